@@ -1,0 +1,74 @@
+"""The SQL that hands due jobs to exactly one worker, per database.
+
+Claiming is one UPDATE ... RETURNING over a sub-select of the due jobs. On
+PostgreSQL the sub-select locks with FOR UPDATE SKIP LOCKED, so concurrent
+workers pass over each other's rows instead of waiting. On SQLite the UPDATE
+holds the database's single write lock for the whole statement, which is
+just as exclusive.
+"""
+
+from django.db import connections
+
+from .models import Job, PausedQueue
+
+NOTIFY_CHANNEL = "jobs_enqueued"
+
+_CLAIM_SQL = """
+UPDATE {job}
+   SET status = 'running', attempts = attempts + 1,
+       locked_by = %s, locked_at = %s, updated_at = %s
+ WHERE id IN (
+       SELECT id FROM {job}
+        WHERE status = 'ready' AND run_at <= %s{filters}
+          AND NOT EXISTS (SELECT 1 FROM {paused} p WHERE p.queue = {job}.queue)
+        ORDER BY priority DESC, run_at, id
+        LIMIT %s{lock})
+RETURNING {columns}
+"""
+
+
+def claim_due_jobs(
+    *,
+    worker_name: str,
+    limit: int,
+    now,
+    queues=(),
+    min_priority=None,
+    max_priority=None,
+    using="default",
+) -> list[Job]:
+    """Mark up to ``limit`` due jobs as running for ``worker_name``; return them.
+
+    Returned jobs are in run order: priority (higher first), run_at, id.
+    """
+    connection = connections[using]
+    filters, params = [], []
+    if queues:
+        filters.append(f"queue IN ({', '.join(['%s'] * len(queues))})")
+        params.extend(queues)
+    if min_priority is not None:
+        filters.append("priority >= %s")
+        params.append(min_priority)
+    if max_priority is not None:
+        filters.append("priority <= %s")
+        params.append(max_priority)
+    sql = _CLAIM_SQL.format(
+        job=connection.ops.quote_name(Job._meta.db_table),
+        paused=connection.ops.quote_name(PausedQueue._meta.db_table),
+        filters="".join(f" AND {f}" for f in filters),
+        lock=" FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else "",
+        columns=", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields),
+    )
+    timestamp = connection.ops.adapt_datetimefield_value(now)
+    all_params = [worker_name, timestamp, timestamp, timestamp, *params, limit]
+    jobs = list(Job.objects.using(using).raw(sql, all_params))
+    jobs.sort(key=lambda job: (-job.priority, job.run_at, job.pk))
+    return jobs
+
+
+def notify_enqueued(queue: str, using="default") -> None:
+    """Wake listening workers when the current transaction commits (PostgreSQL)."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])

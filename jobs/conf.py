@@ -1,0 +1,62 @@
+"""The JOBS setting, read once into a frozen object with documented defaults."""
+
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from functools import cache
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    #: Attempts before a job is marked failed (delayed_job's max_attempts).
+    MAX_ATTEMPTS: int = 25
+    #: Longest a job may run before it is interrupted, in seconds (4 hours).
+    MAX_RUN_TIME: float = 4 * 60 * 60
+    #: Seconds an idle worker waits before looking for due jobs again.
+    SLEEP_DELAY: float = 5.0
+    DEFAULT_PRIORITY: int = 0
+    DEFAULT_QUEUE: str = "default"
+    #: How long succeeded jobs are kept before the worker prunes them.
+    KEEP_SUCCEEDED: timedelta = timedelta(days=1)
+    #: False runs every job inline at enqueue (tests, debugging).
+    DELAY_JOBS: bool = True
+    #: Seconds between a worker's heartbeats.
+    HEARTBEAT_INTERVAL: float = 10.0
+    #: A worker silent this long is presumed dead and its jobs go back.
+    HEARTBEAT_TIMEOUT: float = 60.0
+    #: Seconds a stopping worker lets a running job finish (Heroku kills at 30).
+    SHUTDOWN_TIMEOUT: float = 20.0
+    #: Extra module prefixes the worker may call into, beyond installed apps.
+    ALLOWED_MODULES: tuple[str, ...] = ()
+
+
+DEFAULTS = JobsSettings()
+SETTING_NAMES = frozenset(f.name for f in fields(JobsSettings))
+
+
+def _coerce(name, value):
+    """Accept the natural spellings (seconds as numbers, lists for tuples)."""
+    if name == "KEEP_SUCCEEDED" and isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if name == "MAX_RUN_TIME" and isinstance(value, timedelta):
+        return value.total_seconds()
+    if name == "ALLOWED_MODULES" and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+@cache
+def jobs_settings() -> JobsSettings:
+    """The effective settings. Validation lives in jobs.checks."""
+    configured = getattr(settings, "JOBS", {}) or {}
+    known = {k: _coerce(k, v) for k, v in configured.items() if k in SETTING_NAMES}
+    return JobsSettings(**known)
+
+
+@receiver(setting_changed)
+def _reset(*, setting, **kwargs):
+    if setting == "JOBS":
+        jobs_settings.cache_clear()

@@ -1,0 +1,308 @@
+"""Putting work on the queue: enqueue(), delay(), handle_asynchronously, Mailer.
+
+Everything here runs in the caller's process and transaction: a job enqueued
+inside ``transaction.atomic()`` exists only if that transaction commits. Bad
+input fails here, at the call, never later in the worker.
+"""
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from django.core.mail import EmailMessage
+from django.db import models, transaction
+from django.utils import timezone
+
+from . import claiming, payload
+from .conf import jobs_settings
+from .models import Job
+
+PRIORITY_RANGE = range(-32768, 32768)  # SmallIntegerField
+
+
+class Mailer:
+    """Base class for mailers whose methods build messages.
+
+    Each public method returns an ``EmailMessage`` (or
+    ``EmailMultiAlternatives``); calling it directly only builds the message.
+    ``delay(MyMailer).welcome(user)`` builds *and* sends it in the worker,
+    through the ``MAILERS`` alias named by ``mailer``.
+    """
+
+    mailer = "default"
+
+
+# -- options ------------------------------------------------------------------
+
+
+def _evaluate(option, instance):
+    """A value, or a callable evaluated now (given the instance if it takes one)."""
+    if not callable(option):
+        return option
+    try:
+        wants_instance = bool(inspect.signature(option).parameters)
+    except (TypeError, ValueError):
+        wants_instance = False
+    return option(instance) if wants_instance else option()
+
+
+def _job_row(call, name, *, priority, run_at, queue, max_attempts=None, max_run_time=None):
+    """A validated, unsaved Job for ``call`` (an encoded payload dict)."""
+    config = jobs_settings()
+    priority = config.DEFAULT_PRIORITY if priority is None else priority
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITY_RANGE:
+        raise ValueError(f"priority must be an integer from -32768 to 32767, not {priority!r}.")
+    queue = config.DEFAULT_QUEUE if queue is None else queue
+    if not isinstance(queue, str) or not queue or len(queue) > 100:
+        raise ValueError(f"queue must be a non-empty string of at most 100 characters, not {queue!r}.")
+    now = timezone.now()
+    if run_at is None:
+        run_at = now
+    elif isinstance(run_at, timedelta):
+        run_at = now + run_at
+    elif not isinstance(run_at, datetime) or timezone.is_naive(run_at):
+        raise ValueError(f"run_at must be an aware datetime or a timedelta, not {run_at!r}.")
+    if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
+        raise ValueError(f"max_attempts must be a positive integer, not {max_attempts!r}.")
+    if max_run_time is not None:
+        if isinstance(max_run_time, timedelta):
+            max_run_time = max_run_time.total_seconds()
+        if not isinstance(max_run_time, int | float) or max_run_time <= 0:
+            raise ValueError(f"max_run_time must be positive seconds, not {max_run_time!r}.")
+    return Job(
+        name=name[:255],
+        queue=queue,
+        priority=priority,
+        run_at=run_at,
+        payload={"v": payload.FORMAT_VERSION, **call},
+        max_attempts=max_attempts,
+        max_run_time=max_run_time,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _attribute(obj, name):
+    """A job object's optional attribute or zero-argument method."""
+    value = getattr(obj, name, None)
+    return value() if callable(value) else value
+
+
+def _submit(job):
+    """Save ``job`` (or, with DELAY_JOBS off, run it at once) and return it."""
+    if not jobs_settings().DELAY_JOBS:
+        from .running import run_inline
+
+        return run_inline(job)
+    job.save()
+    claiming.notify_enqueued(job.queue)
+    return job
+
+
+# -- job objects ----------------------------------------------------------------
+
+
+def _job_object_row(job_object, priority, run_at, queue):
+    if not callable(getattr(job_object, "perform", None)):
+        raise TypeError(
+            f"Cannot enqueue {type(job_object).__qualname__}: it has no perform() method."
+        )
+    call = {"job": payload.object_state(job_object, type(job_object).__qualname__)}
+    name = _attribute(job_object, "display_name") or type(job_object).__qualname__
+    job = _job_row(
+        call,
+        name,
+        priority=priority,
+        run_at=run_at,
+        queue=queue if queue is not None else _attribute(job_object, "queue_name"),
+        max_attempts=_attribute(job_object, "max_attempts"),
+        max_run_time=_attribute(job_object, "max_run_time"),
+    )
+    if callable(getattr(job_object, "enqueue", None)):
+        job_object.enqueue(job)
+    return job
+
+
+def enqueue(job_object, *, priority=None, run_at=None, queue=None) -> Job:
+    """Queue an object with a ``perform()`` method; returns the saved Job.
+
+    The object's ``__dict__`` is stored as JSON. ``queue`` defaults to its
+    ``queue_name``; ``max_attempts``, ``max_run_time`` and ``display_name`` are
+    read from it when present, and its ``enqueue(job)`` hook runs before save.
+    """
+    return _submit(_job_object_row(job_object, priority, run_at, queue))
+
+
+def enqueue_many(job_objects: Iterable, *, priority=None, run_at=None, queue=None) -> list[Job]:
+    """Queue many job objects in one INSERT; returns the saved Jobs."""
+    rows = [_job_object_row(obj, priority, run_at, queue) for obj in job_objects]
+    if not jobs_settings().DELAY_JOBS:
+        return [_submit(row) for row in rows]
+    with transaction.atomic():
+        created = Job.objects.bulk_create(rows, batch_size=2000)
+        for queue_name in {row.queue for row in created}:
+            claiming.notify_enqueued(queue_name)
+    return created
+
+
+# -- delay() --------------------------------------------------------------------
+
+
+def _encode_call(where, signature, args, kwargs):
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{where}: {exc}") from None
+    return {
+        "args": payload.encode(list(args), f"{where} argument"),
+        "kwargs": payload.encode(dict(kwargs), f"{where} argument"),
+    }
+
+
+class _DelayedCall:
+    """Calling this enqueues the call it stands for, and returns the Job."""
+
+    def __init__(self, where, target, call, name, signature, options, instance=None):
+        self._where, self._target, self._call = where, target, call
+        self._name, self._signature = name, signature
+        self._options, self._instance = options, instance
+
+    def __call__(self, *args, **kwargs):
+        call = {**self._call, **_encode_call(self._where, self._signature, args, kwargs)}
+        options = {k: _evaluate(v, self._instance) for k, v in self._options.items()}
+        return _submit(_job_row(call, self._name, **options))
+
+
+class DelayProxy:
+    """What delay(obj) returns: attribute access picks the method to delay."""
+
+    def __init__(self, obj, options):
+        if isinstance(obj, EmailMessage):
+            raise TypeError(
+                "Sending a built message cannot be delayed. Delay the Mailer method that "
+                "builds it instead, e.g. delay(WelcomeMailer).welcome(user)."
+            )
+        self._obj, self._options = obj, options
+        if inspect.isclass(obj):
+            path = payload.dotted_path(obj, f"delay({obj.__qualname__})")
+            if issubclass(obj, Mailer):
+                self._receiver = {"mailer": path}
+            else:
+                self._receiver = {"receiver": {payload.TAG: "class", "path": path}}
+        elif inspect.isfunction(obj) or getattr(obj, "_jobs_async", False):
+            self._receiver = {"function": payload.dotted_path(obj, "delay()")}
+        elif isinstance(obj, models.Model):
+            self._receiver = {"receiver": payload.model_reference(obj, f"delay({obj!r})")}
+        elif callable(obj) and not hasattr(obj, "__dict__"):
+            # Builtins such as os.system: no module-level Python function.
+            payload.dotted_path(obj, "delay()")
+            raise TypeError(f"delay(): {obj!r} cannot be called by a worker.")
+        else:
+            self._receiver = {"receiver": payload.object_state(obj, f"delay({type(obj).__qualname__})")}
+
+    def __call__(self, *args, **kwargs):
+        if "function" not in self._receiver:
+            raise TypeError(f"delay({self._obj!r}) is not a function; pick a method to call.")
+        name = self._receiver["function"]
+        return _DelayedCall(
+            f"delay({name})",
+            self._obj,
+            self._receiver,
+            name,
+            inspect.signature(self._obj),
+            self._options,
+        )(*args, **kwargs)
+
+    def __getattr__(self, method):
+        obj = self._obj
+        owner = obj if inspect.isclass(obj) else type(obj)
+        where = f"delay({owner.__qualname__}).{method}"
+        if "function" in self._receiver:
+            raise AttributeError(f"{where}: call delay(function)(...) directly.")
+        payload.check_method_name(method, where)
+        static = inspect.getattr_static(obj, method, None)
+        if static is None or not callable(getattr(obj, method)):
+            raise AttributeError(f"{where}: {owner.__qualname__} has no method {method!r}.")
+        if "mailer" in self._receiver:
+            signature = inspect.signature(getattr(obj(), method))
+        elif inspect.isclass(obj) and not isinstance(static, classmethod | staticmethod):
+            raise TypeError(
+                f"{where} is an instance method; delay an instance, or make it a classmethod."
+            )
+        else:
+            signature = inspect.signature(getattr(obj, method))
+        return _DelayedCall(
+            where,
+            obj,
+            {**self._receiver, "method": method},
+            payload.receiver_name(obj, method),
+            signature,
+            self._options,
+            instance=None if inspect.isclass(obj) else obj,
+        )
+
+
+def delay(obj, *, priority=None, run_at=None, queue=None) -> DelayProxy:
+    """Run a method of ``obj`` (or the function ``obj``) later, in a worker.
+
+    ``delay(photo).upload(size=2)`` and ``delay(report_function)(user)`` return
+    the saved Job. ``obj`` may be a saved model instance, a class, a Mailer
+    class, a module-level function, or a plain object whose state is JSON.
+    """
+    return DelayProxy(obj, {"priority": priority, "run_at": run_at, "queue": queue})
+
+
+# -- handle_asynchronously --------------------------------------------------------
+
+
+class _BoundAsynchronous:
+    """``instance.method``: calling enqueues; ``.now()`` runs it here."""
+
+    _jobs_async = True
+
+    def __init__(self, descriptor, instance):
+        self._descriptor, self._instance = descriptor, instance
+        self.now = descriptor.__wrapped__.__get__(instance)
+        functools.update_wrapper(self, descriptor.__wrapped__)
+        self.__signature__ = inspect.signature(self.now)
+
+    def __call__(self, *args, **kwargs):
+        name = self._descriptor.__name__
+        return getattr(delay(self._instance, **self._descriptor.options), name)(*args, **kwargs)
+
+
+class _Asynchronous:
+    """A function or method that enqueues itself when called."""
+
+    _jobs_async = True
+
+    def __init__(self, function, options):
+        functools.update_wrapper(self, function)
+        self.options = options
+
+    def __get__(self, instance, owner=None):
+        return self if instance is None else _BoundAsynchronous(self, instance)
+
+    def __call__(self, *args, **kwargs):
+        return delay(self, **self.options)(*args, **kwargs)
+
+    def now(self, *args, **kwargs):
+        """Run synchronously (delayed_job's ``method_without_delay``)."""
+        return self.__wrapped__(*args, **kwargs)
+
+
+def handle_asynchronously(function: Callable | None = None, *, priority=None, run_at=None, queue=None):
+    """Make every call of a method or function enqueue a job instead.
+
+    ``run_at``, ``priority`` and ``queue`` may be values or callables evaluated
+    at each call (a callable taking one argument receives the instance).
+    """
+    options = {"priority": priority, "run_at": run_at, "queue": queue}
+
+    def decorate(func):
+        if not inspect.isfunction(func):
+            raise TypeError(f"handle_asynchronously decorates functions, not {func!r}.")
+        return _Asynchronous(func, options)
+
+    return decorate(function) if function is not None else decorate

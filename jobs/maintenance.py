@@ -1,0 +1,64 @@
+"""Housekeeping every worker does between jobs: crash recovery and pruning."""
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from . import payload
+from .conf import jobs_settings
+from .models import Job, Worker
+from .running import fail_attempt
+
+logger = logging.getLogger("jobs")
+
+PRUNE_BATCH = 1000
+
+
+class WorkerLost(Exception):  # noqa: N818 - it is an outcome, not a bug in our code
+    """Recorded on a job whose worker stopped heartbeating while running it."""
+
+
+def recover_abandoned_jobs(now=None) -> int:
+    """Give back the jobs of workers that stopped heartbeating.
+
+    The lost attempt counts (it already did, at claim), so a job that kills
+    its worker every time ends up failed instead of looping forever. Returns
+    how many jobs were recovered.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=jobs_settings().HEARTBEAT_TIMEOUT)
+    dead = list(Worker.objects.filter(last_heartbeat_at__lt=cutoff).values_list("name", flat=True))
+    live = Worker.objects.filter(last_heartbeat_at__gte=cutoff).values("name")
+    # Jobs of dead workers, and of workers with no row at all (deleted by
+    # hand, or never registered) once the claim is older than the timeout.
+    abandoned = Job.objects.filter(status=Job.Status.RUNNING).filter(
+        Q(locked_by__in=dead) | (~Q(locked_by__in=live) & Q(locked_at__lt=cutoff))
+    )
+    recovered = 0
+    for job in abandoned:
+        error = WorkerLost(f"worker {job.locked_by} stopped heartbeating during attempt {job.attempts}")
+        try:
+            performable = payload.load(job.payload)
+        except Exception:
+            performable = None  # still recoverable; only its hooks are lost
+        outcome = fail_attempt(job, error, performable)
+        if outcome != "lost":
+            recovered += 1
+            logger.warning("job=%s name=%s recovered from %s outcome=%s", job.pk, job.name, job.locked_by, outcome)
+    if dead:
+        Worker.objects.filter(name__in=dead, last_heartbeat_at__lt=cutoff).delete()
+    return recovered
+
+
+def prune_succeeded(now=None) -> int:
+    """Delete succeeded jobs older than KEEP_SUCCEEDED, a batch at a time."""
+    now = now or timezone.now()
+    cutoff = now - jobs_settings().KEEP_SUCCEEDED
+    old = Job.objects.filter(status=Job.Status.SUCCEEDED, finished_at__lt=cutoff)
+    ids = list(old.values_list("id", flat=True)[:PRUNE_BATCH])
+    if not ids:
+        return 0
+    deleted, _ = Job.objects.filter(id__in=ids).delete()
+    return deleted

@@ -1,0 +1,146 @@
+"""The queue's tables: jobs, live workers and paused queues."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class JobQuerySet(models.QuerySet):
+    def due(self, now=None):
+        """Ready jobs whose run_at has come, in the order workers take them."""
+        return self.filter(status=Job.Status.READY, run_at__lte=now or timezone.now()).order_by(
+            "-priority", "run_at", "id"
+        )
+
+    def for_queues(self, queues):
+        """Restrict to some queues; an empty or None list means all of them."""
+        return self.filter(queue__in=queues) if queues else self
+
+    def in_priority_range(self, min_priority=None, max_priority=None):
+        qs = self
+        if min_priority is not None:
+            qs = qs.filter(priority__gte=min_priority)
+        if max_priority is not None:
+            qs = qs.filter(priority__lte=max_priority)
+        return qs
+
+    # Operator verbs, shared by the CLI, the admin and the dashboard. None of
+    # them touches a running job: that one belongs to its worker.
+
+    def retry(self) -> int:
+        """Put failed (or waiting) jobs back, due now, with fresh attempts."""
+        now = timezone.now()
+        return self.filter(status__in=[Job.Status.FAILED, Job.Status.READY]).update(
+            status=Job.Status.READY,
+            run_at=now,
+            attempts=0,
+            failed_at=None,
+            finished_at=None,
+            updated_at=now,
+        )
+
+    def run_now(self) -> int:
+        """Make waiting jobs due at once (a failed job needs retry())."""
+        now = timezone.now()
+        return self.filter(status=Job.Status.READY).update(run_at=now, updated_at=now)
+
+    def discard(self) -> int:
+        """Delete jobs that are not running; returns how many."""
+        deleted, _ = self.exclude(status=Job.Status.RUNNING).delete()
+        return deleted
+
+
+class Job(models.Model):
+    """One unit of work: what to call (payload), when, and what happened."""
+
+    class Status(models.TextChoices):
+        READY = "ready", "Ready"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=255, help_text="What the job calls, for people.")
+    queue = models.CharField(max_length=100, default="default")
+    priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
+    payload = models.JSONField(help_text="The call, as JSON; see jobs.payload.")
+    status = models.CharField(max_length=10, choices=Status, default=Status.READY)
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts started so far.")
+    max_attempts = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: JOBS['MAX_ATTEMPTS']."
+    )
+    max_run_time = models.FloatField(
+        null=True, blank=True, help_text="Seconds; empty: JOBS['MAX_RUN_TIME']."
+    )
+    run_at = models.DateTimeField(default=timezone.now, help_text="Not run before this time.")
+    locked_at = models.DateTimeField(null=True, blank=True, help_text="Start of the last attempt.")
+    locked_by = models.CharField(
+        max_length=255, blank=True, help_text="The worker of the last attempt."
+    )
+    last_error = models.TextField(blank=True, help_text="The last error's class and message.")
+    errors = models.JSONField(
+        default=list, blank=True, help_text="Every failed attempt, with its traceback."
+    )
+    result = models.JSONField(null=True, blank=True, help_text="What the job returned.")
+    failed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # Claiming reads only ready rows, so finished history costs nothing.
+            models.Index(
+                fields=["-priority", "run_at", "id"],
+                condition=Q(status="ready"),
+                name="jobs_job_ready_idx",
+            ),
+            models.Index(
+                fields=["locked_by"], condition=Q(status="running"), name="jobs_job_running_idx"
+            ),
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(status="succeeded"),
+                name="jobs_job_succeeded_idx",
+            ),
+            models.Index(
+                fields=["failed_at"], condition=Q(status="failed"), name="jobs_job_failed_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Job {self.pk} {self.name}"
+
+    @property
+    def last_traceback(self) -> str:
+        return self.errors[-1].get("traceback", "") if self.errors else ""
+
+    def save(self, *args, **kwargs):
+        self.updated_at = timezone.now()
+        super().save(*args, **kwargs)
+
+
+class Worker(models.Model):
+    """A live worker process; its heartbeat keeps its jobs its own."""
+
+    name = models.CharField(max_length=255, primary_key=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list, help_text="Empty: every queue.")
+    concurrency = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
+class PausedQueue(models.Model):
+    """Workers claim nothing from a queue while it has a row here."""
+
+    queue = models.CharField(max_length=100, primary_key=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.queue

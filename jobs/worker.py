@@ -1,0 +1,291 @@
+"""The worker loop: claim due jobs, hand them to threads, heartbeat, stop cleanly.
+
+One supervisor thread (the process's main thread under ``jobs work``) claims
+jobs, heartbeats, recovers dead workers' jobs and watches deadlines. A fixed
+pool of executor threads runs the jobs, each with its own database connection
+kept open across jobs. Signals only set flags; the supervisor acts on them.
+"""
+
+import logging
+import os
+import queue as queue_module
+import secrets
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, close_old_connections, connections
+from django.utils import timezone
+
+from . import maintenance
+from .claiming import claim_due_jobs
+from .conf import jobs_settings
+from .models import Job, Worker
+from .running import (
+    Interruptible,
+    JobTimeout,
+    WorkerShutdown,
+    fail_attempt,
+    max_run_time_for,
+    release,
+    run_claimed_job,
+)
+
+logger = logging.getLogger("jobs")
+
+#: Seconds a job thread gets to react to an interruption before the
+#: supervisor records the outcome itself and gives up on the thread.
+INTERRUPT_GRACE = 5.0
+#: Longest pause between retries while the database is unreachable.
+MAX_RECONNECT_DELAY = 10.0
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    queues: tuple[str, ...] = ()
+    min_priority: int | None = None
+    max_priority: int | None = None
+    sleep_delay: float | None = None  # None: JOBS["SLEEP_DELAY"]
+    exit_on_complete: bool = False
+    concurrency: int = 1
+
+
+@dataclass
+class _Running:
+    """A job in an executor thread, and when it must be interrupted."""
+
+    job: Job
+    deadline: float
+    interruptible: Interruptible = field(default_factory=Interruptible)
+    interrupted_at: float | None = None
+    interrupted_with: type | None = None
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class WorkerLoop:
+    def __init__(self, options: WorkerOptions = WorkerOptions()):
+        self.options = options
+        self.config = jobs_settings()
+        self.name = worker_name()
+        self.sleep_delay = options.sleep_delay if options.sleep_delay is not None else self.config.SLEEP_DELAY
+        self.counts = {"succeeded": 0, "failed": 0, "retry": 0, "released": 0, "lost": 0}
+        self._wake = threading.Event()
+        self._stopping = False
+        self._hurry = False  # a second Ctrl-C: interrupt running jobs now
+        self._stop_requested_at = None
+        self._inbox = queue_module.SimpleQueue()
+        self._running: dict[int, _Running] = {}  # by job id
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._stuck = 0  # threads lost to jobs that ignore interruption
+        self._next_heartbeat = 0.0
+        self._next_maintenance = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Work until stopped; returns the process exit status."""
+        self._register()
+        for number in range(self.options.concurrency):
+            thread = threading.Thread(target=self._executor, name=f"jobs-executor-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        logger.info(
+            "worker=%s started queues=%s concurrency=%s",
+            self.name,
+            ",".join(self.options.queues) or "*",
+            self.options.concurrency,
+        )
+        status = 0
+        try:
+            while not (self._stopping and not self._running):
+                self._tick()
+                if self._stuck >= self.options.concurrency:
+                    logger.error("worker=%s every thread is stuck in a job; exiting", self.name)
+                    status = 1
+                    break
+        finally:
+            self._shutdown()
+        return status
+
+    def request_stop(self, hurry=False) -> None:
+        """Stop claiming; let running jobs finish (or, hurried, put them back)."""
+        if self._stopping:
+            hurry = True
+        self._stopping = True
+        self._hurry = self._hurry or hurry
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum, frame):
+            logger.info("worker=%s received %s; stopping", self.name, signal.Signals(signum).name)
+            self.request_stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    # -- the supervisor's tick ------------------------------------------------------
+
+    def _tick(self) -> None:
+        try:
+            now = time.monotonic()
+            if now >= self._next_heartbeat:
+                self._heartbeat()
+                self._next_heartbeat = now + self.config.HEARTBEAT_INTERVAL
+            if now >= self._next_maintenance:
+                maintenance.recover_abandoned_jobs()
+                maintenance.prune_succeeded()
+                self._next_maintenance = now + self.config.HEARTBEAT_INTERVAL
+            claimed = self._claim()
+        except DatabaseError as exc:
+            self._wait_for_database(exc)
+            return
+        self._watch_deadlines()
+        if claimed:
+            return
+        if self.options.exit_on_complete and not self._running and not self._stopping:
+            logger.info("worker=%s no more due jobs; exiting", self.name)
+            self.request_stop()
+            return
+        self._wake.wait(self._next_wait())
+        self._wake.clear()
+
+    def _next_wait(self) -> float:
+        waits = [self.sleep_delay, max(0.0, self._next_heartbeat - time.monotonic())]
+        with self._lock:
+            waits.extend(r.deadline - time.monotonic() for r in self._running.values())
+        if self._stopping:
+            waits.append(0.2)
+        return max(0.01, min(waits))
+
+    def _claim(self) -> int:
+        if self._stopping:
+            return 0
+        free = self.options.concurrency - len(self._running) - self._stuck
+        if free <= 0:
+            return 0
+        jobs = claim_due_jobs(
+            worker_name=self.name,
+            limit=free,
+            now=timezone.now(),
+            queues=self.options.queues,
+            min_priority=self.options.min_priority,
+            max_priority=self.options.max_priority,
+        )
+        for job in jobs:
+            entry = _Running(job, deadline=time.monotonic() + max_run_time_for(job))
+            with self._lock:
+                self._running[job.pk] = entry
+            self._inbox.put(entry)
+        return len(jobs)
+
+    def _heartbeat(self) -> None:
+        updated = Worker.objects.filter(name=self.name).update(last_heartbeat_at=timezone.now())
+        if not updated:
+            # We were presumed dead (stalled past the timeout): our claims are
+            # void, and guarded writes will discard their outcomes.
+            logger.warning("worker=%s heartbeat row was gone; registering again", self.name)
+            self._register()
+
+    def _register(self) -> None:
+        Worker.objects.update_or_create(
+            name=self.name,
+            defaults={
+                "hostname": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": list(self.options.queues),
+                "concurrency": self.options.concurrency,
+                "last_heartbeat_at": timezone.now(),
+            },
+        )
+
+    def _wait_for_database(self, exc: Exception) -> None:
+        delay = getattr(self, "_reconnect_delay", 0.5)
+        logger.warning("worker=%s database error: %s; retrying in %.1fs", self.name, exc, delay)
+        connections["default"].close()
+        self._wake.wait(delay)
+        self._wake.clear()
+        self._reconnect_delay = min(delay * 2, MAX_RECONNECT_DELAY)
+        self._next_heartbeat = 0.0
+
+    # -- deadlines and shutdown -----------------------------------------------------------
+
+    def _watch_deadlines(self) -> None:
+        now = time.monotonic()
+        shutdown_due = self._stopping and (
+            self._hurry or now - self._stop_requested_at >= self.config.SHUTDOWN_TIMEOUT
+        )
+        with self._lock:
+            entries = list(self._running.values())
+        for entry in entries:
+            if entry.interrupted_at is None:
+                if shutdown_due:
+                    self._interrupt(entry, WorkerShutdown, now)
+                elif now >= entry.deadline:
+                    self._interrupt(entry, JobTimeout, now)
+            elif now - entry.interrupted_at >= INTERRUPT_GRACE:
+                self._abandon(entry, shutdown_due)
+
+    def _interrupt(self, entry: _Running, exception_class, now) -> None:
+        entry.interrupted_at = now
+        entry.interrupted_with = exception_class
+        logger.warning("job=%s interrupting with %s", entry.job.pk, exception_class.__name__)
+        entry.interruptible.interrupt(exception_class)
+
+    def _abandon(self, entry: _Running, shutting_down: bool) -> None:
+        """The job's thread ignored its interruption (stuck in C code, say):
+        record the outcome ourselves and stop counting on that thread."""
+        job = entry.job
+        if entry.interrupted_with is WorkerShutdown or shutting_down:
+            release(job)
+        else:
+            fail_attempt(job, JobTimeout("ignored its max_run_time interruption"), None)
+        with self._lock:
+            self._running.pop(job.pk, None)
+        self._stuck += 1
+        logger.error("job=%s thread did not stop; outcome recorded by the supervisor", job.pk)
+
+    def _shutdown(self) -> None:
+        for _ in self._threads:
+            self._inbox.put(None)
+        with self._lock:
+            leftovers = list(self._running.values())
+        for entry in leftovers:  # e.g. after an exception in the loop itself
+            try:
+                release(entry.job)
+            except DatabaseError:
+                logger.exception("job=%s could not be released", entry.job.pk)
+        try:
+            Worker.objects.filter(name=self.name).delete()
+        except DatabaseError:
+            logger.exception("worker=%s could not unregister", self.name)
+        logger.info("worker=%s stopped %s", self.name, " ".join(f"{k}={v}" for k, v in self.counts.items()))
+
+    # -- executor threads -----------------------------------------------------------------
+
+    def _executor(self) -> None:
+        try:
+            while (entry := self._inbox.get()) is not None:
+                close_old_connections()
+                try:
+                    outcome = run_claimed_job(entry.job, entry.interruptible)
+                except Exception:
+                    # Only a bug of ours gets here; the claim stays until
+                    # crash recovery returns the job to the queue.
+                    logger.exception("job=%s could not be run", entry.job.pk)
+                    outcome = "lost"
+                finally:
+                    with self._lock:
+                        if self._running.get(entry.job.pk) is entry:
+                            del self._running[entry.job.pk]
+                self.counts[outcome] = self.counts.get(outcome, 0) + 1
+                self._wake.set()
+        finally:
+            connections.close_all()
