@@ -40,4 +40,3 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .test-db-*

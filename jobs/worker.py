@@ -105,7 +105,7 @@ class WorkerLoop:
         try:
             while not (self._stopping and not self._running):
                 self._tick()
-                if self._stuck >= self.options.concurrency:
+                if self._stuck >= self.options.concurrency and not self._stopping:
                     logger.error("worker=%s every thread is stuck in a job; exiting", self.name)
                     status = 1
                     break

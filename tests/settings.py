@@ -1,18 +1,22 @@
 """Test settings: the site's settings plus a test app of job targets."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from signupdemo.settings import *  # noqa: F403
-from signupdemo.settings import BASE_DIR, DATABASES, INSTALLED_APPS, JOBS
+from signupdemo.settings import DATABASES, INSTALLED_APPS, JOBS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 
 # Worker subprocesses must see the test database, so SQLite tests use a file
-# (one per pytest process), not the in-memory default.
+# (one per test run, so that two runs never share it), not the in-memory default.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
-        "NAME": str(BASE_DIR / f".test-db-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")
+        "NAME": str(Path(tempfile.gettempdir()) / f"signupdemo-test-{os.getpid()}.sqlite3")
     }
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_signupdemo_{os.getpid()}"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
@@ -26,5 +30,6 @@ JOBS = {
     **JOBS,
     "HEARTBEAT_INTERVAL": float(os.environ.get("JOBS_TEST_HEARTBEAT_INTERVAL", 0.5)),
     "HEARTBEAT_TIMEOUT": float(os.environ.get("JOBS_TEST_HEARTBEAT_TIMEOUT", 3)),
+    "SHUTDOWN_TIMEOUT": float(os.environ.get("JOBS_TEST_SHUTDOWN_TIMEOUT", 2)),
     "SLEEP_DELAY": 0.1,
 }

@@ -25,6 +25,12 @@ def sleep(seconds):
     record("sleep_finished", seconds=seconds, pid=os.getpid())
 
 
+def blocking_sleep():
+    """Stuck in one C call: immune to the worker's interruption."""
+    record("blocking_started", pid=os.getpid())
+    time.sleep(3600)
+
+
 def busy_forever():
     record("busy_started", pid=os.getpid())
     while True:
@@ -131,3 +137,19 @@ class WelcomeMailer(Mailer):
 
     def nothing(self):
         return None
+
+
+def hang_first_attempt(key):
+    """Hangs on its first attempt (to be killed there); finishes on the next."""
+    if Event.objects.filter(name="hang", data__key=key).exists():
+        return record("finished", key=key, pid=os.getpid())
+    record("hang", key=key, pid=os.getpid())
+    busy_forever()
+
+
+class RecordNumber:
+    def __init__(self, n):
+        self.n = n
+
+    def perform(self):
+        record("number", n=self.n)

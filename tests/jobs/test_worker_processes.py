@@ -1,0 +1,98 @@
+"""Real `manage.py jobs` worker processes, real signals, a shared database."""
+
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from jobs import delay, enqueue_many
+from jobs.models import Job, Worker
+from tests.jobs.waiting import wait_for
+from tests.testapp import jobs as targets
+from tests.testapp.models import Event
+
+pytestmark = pytest.mark.slow
+
+
+def test_several_workers_run_2000_jobs_each_exactly_once(manage):
+    enqueue_many(targets.RecordNumber(n) for n in range(2000))
+    workers = [manage("jobs", "workoff", "--concurrency", "2") for _ in range(3)]
+    for worker in workers:
+        assert worker.wait(timeout=240) == 0, worker.output
+    counts = Counter(Event.objects.filter(name="number").values_list("data__n", flat=True))
+    assert len(counts) == 2000 and set(counts.values()) == {1}
+    assert Job.objects.exclude(status="succeeded").count() == 0
+    assert Job.objects.filter(attempts=1).count() == 2000
+    shares = [int(w.output.split(" jobs ran")[0].split()[-1]) for w in workers]
+    assert sum(shares) == 2000
+    assert Worker.objects.count() == 0  # each unregistered on exit
+
+
+@pytest.mark.parametrize("target", ["busy_forever", "blocking_sleep"])
+def test_sigterm_puts_a_long_job_back_without_spending_an_attempt(manage, target):
+    job = delay(getattr(targets, target))()
+    worker = manage("jobs", "work", env={"JOBS_TEST_SHUTDOWN_TIMEOUT": "1"})
+    wait_for(lambda: Event.objects.filter(name__endswith="started").exists(), message="job start")
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0, worker.output
+    elapsed = time.monotonic() - started
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.locked_by) == ("ready", 0, "")
+    assert elapsed < 10  # shutdown timeout 1 s, interrupt grace 5 s: well under Heroku's 30
+    assert "outcome=released" in worker.output or "outcome recorded by the supervisor" in worker.output
+
+
+def test_sigterm_lets_a_short_job_finish(manage):
+    job = delay(targets.sleep)(1.0)
+    worker = manage("jobs", "work", env={"JOBS_TEST_SHUTDOWN_TIMEOUT": "10"})
+    wait_for(lambda: Event.objects.filter(name="sleep_started").exists(), message="job start")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0, worker.output
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("succeeded", 1)
+
+
+def test_second_ctrl_c_puts_the_job_back_at_once(manage):
+    job = delay(targets.busy_forever)()
+    worker = manage("jobs", "work", env={"JOBS_TEST_SHUTDOWN_TIMEOUT": "60"})
+    wait_for(lambda: Event.objects.filter(name="busy_started").exists(), message="job start")
+    worker.send_signal(signal.SIGINT)
+    time.sleep(0.3)  # a person pressing Ctrl-C twice
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=10) == 0, worker.output
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("ready", 0)
+
+
+def test_sigkill_mid_job_is_recovered_by_another_worker(manage):
+    job = delay(targets.hang_first_attempt)("k1")
+    doomed = manage("jobs", "work")
+    wait_for(lambda: Event.objects.filter(name="hang").exists(), message="first attempt")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    killed_at = time.monotonic()
+    rescuer = manage("jobs", "work")
+    wait_for(lambda: Job.objects.filter(pk=job.pk, status="succeeded").exists(), message="recovery")
+    recovery = time.monotonic() - killed_at
+    rescuer.send_signal(signal.SIGTERM)
+    assert rescuer.wait(timeout=20) == 0
+    job.refresh_from_db()
+    assert job.attempts == 2  # the crash counted
+    assert job.errors[0]["exception_class"] == "jobs.maintenance.WorkerLost"
+    # Heartbeat timeout is 3 s in the tests, plus the first retry's backoff.
+    assert recovery < 3 + 5 + 1 + 5, recovery
+
+
+def test_a_job_past_its_max_run_time_is_interrupted_and_counted(manage):
+    from jobs import enqueue
+
+    job = enqueue(targets.SlowJob())
+    worker = manage("jobs", "workoff")
+    assert worker.wait(timeout=30) == 1, worker.output  # a failed attempt
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("ready", 1)
+    assert job.errors[0]["exception_class"] == "jobs.running.JobTimeout"
+    assert "exceeded max_run_time of 1 s" in job.last_error
+    assert "1 jobs ran: 0 succeeded, 1 failed" in worker.output
