@@ -29,7 +29,9 @@ def check_jobs_setting(app_configs, **kwargs):
 
     def invalid(name, expected):
         errors.append(
-            Error(f"JOBS[{name!r}] must be {expected}, not {getattr(config, name)!r}.", id="jobs.E003")
+            Error(
+                f"JOBS[{name!r}] must be {expected}, not {getattr(config, name)!r}.", id="jobs.E003"
+            )
         )
 
     for name in _POSITIVE_NUMBERS:
@@ -38,11 +40,14 @@ def check_jobs_setting(app_configs, **kwargs):
             invalid(name, "a positive number of seconds")
     if not isinstance(config.MAX_ATTEMPTS, int) or config.MAX_ATTEMPTS < 1:
         invalid("MAX_ATTEMPTS", "a positive integer")
-    if not isinstance(config.DEFAULT_PRIORITY, int) or not -32768 <= config.DEFAULT_PRIORITY <= 32767:
+    if (
+        not isinstance(config.DEFAULT_PRIORITY, int)
+        or not -32768 <= config.DEFAULT_PRIORITY <= 32767
+    ):
         invalid("DEFAULT_PRIORITY", "an integer from -32768 to 32767")
     if not isinstance(config.DEFAULT_QUEUE, str) or not config.DEFAULT_QUEUE:
         invalid("DEFAULT_QUEUE", "a non-empty string")
-    if not isinstance(config.KEEP_SUCCEEDED, timedelta) or config.KEEP_SUCCEEDED < timedelta(0):
+    if not isinstance(config.KEEP_SUCCEEDED, timedelta) or timedelta(0) > config.KEEP_SUCCEEDED:
         invalid("KEEP_SUCCEEDED", "a timedelta or seconds, zero or more")
     if not isinstance(config.DELAY_JOBS, bool):
         invalid("DELAY_JOBS", "True or False")
@@ -50,10 +55,7 @@ def check_jobs_setting(app_configs, **kwargs):
         invalid("ALLOWED_MODULES", "a list of module names")
     if not isinstance(config.SHUTDOWN_TIMEOUT, int | float) or config.SHUTDOWN_TIMEOUT < 0:
         invalid("SHUTDOWN_TIMEOUT", "zero or more seconds")
-    if (
-        not errors
-        and config.HEARTBEAT_TIMEOUT <= 2 * config.HEARTBEAT_INTERVAL
-    ):
+    if not errors and config.HEARTBEAT_TIMEOUT <= 2 * config.HEARTBEAT_INTERVAL:
         errors.append(
             Error(
                 "JOBS['HEARTBEAT_TIMEOUT'] must exceed twice HEARTBEAT_INTERVAL, or live "
@@ -68,7 +70,9 @@ def check_jobs_setting(app_configs, **kwargs):
 def check_database(app_configs, databases=None, **kwargs):
     connection = connections["default"]
     if connection.vendor not in {"postgresql", "sqlite"}:
-        return [Error(f"jobs supports PostgreSQL and SQLite, not {connection.vendor}.", id="jobs.E010")]
+        return [
+            Error(f"jobs supports PostgreSQL and SQLite, not {connection.vendor}.", id="jobs.E010")
+        ]
     if connection.vendor == "sqlite":
         options = connection.settings_dict.get("OPTIONS", {})
         if options.get("transaction_mode") != "IMMEDIATE":

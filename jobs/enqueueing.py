@@ -51,11 +51,17 @@ def _job_row(call, name, *, priority, run_at, queue, max_attempts=None, max_run_
     """A validated, unsaved Job for ``call`` (an encoded payload dict)."""
     config = jobs_settings()
     priority = config.DEFAULT_PRIORITY if priority is None else priority
-    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITY_RANGE:
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or priority not in PRIORITY_RANGE
+    ):
         raise ValueError(f"priority must be an integer from -32768 to 32767, not {priority!r}.")
     queue = config.DEFAULT_QUEUE if queue is None else queue
     if not isinstance(queue, str) or not queue or len(queue) > 100:
-        raise ValueError(f"queue must be a non-empty string of at most 100 characters, not {queue!r}.")
+        raise ValueError(
+            f"queue must be a non-empty string of at most 100 characters, not {queue!r}."
+        )
     now = timezone.now()
     if run_at is None:
         run_at = now
@@ -199,7 +205,9 @@ class DelayProxy:
             payload.dotted_path(obj, "delay()")
             raise TypeError(f"delay(): {obj!r} cannot be called by a worker.")
         else:
-            self._receiver = {"receiver": payload.object_state(obj, f"delay({type(obj).__qualname__})")}
+            self._receiver = {
+                "receiver": payload.object_state(obj, f"delay({type(obj).__qualname__})")
+            }
 
     def __call__(self, *args, **kwargs):
         if "function" not in self._receiver:
@@ -292,7 +300,9 @@ class _Asynchronous:
         return self.__wrapped__(*args, **kwargs)
 
 
-def handle_asynchronously(function: Callable | None = None, *, priority=None, run_at=None, queue=None):
+def handle_asynchronously(
+    function: Callable | None = None, *, priority=None, run_at=None, queue=None
+):
     """Make every call of a method or function enqueue a job instead.
 
     ``run_at``, ``priority`` and ``queue`` may be values or callables evaluated

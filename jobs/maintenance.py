@@ -16,7 +16,7 @@ logger = logging.getLogger("jobs")
 PRUNE_BATCH = 1000
 
 
-class WorkerLost(Exception):  # noqa: N818 - it is an outcome, not a bug in our code
+class WorkerLost(Exception):
     """Recorded on a job whose worker stopped heartbeating while running it."""
 
 
@@ -38,7 +38,9 @@ def recover_abandoned_jobs(now=None) -> int:
     )
     recovered = 0
     for job in abandoned:
-        error = WorkerLost(f"worker {job.locked_by} stopped heartbeating during attempt {job.attempts}")
+        error = WorkerLost(
+            f"worker {job.locked_by} stopped heartbeating during attempt {job.attempts}"
+        )
         try:
             performable = payload.load(job.payload)
         except Exception:
@@ -46,7 +48,13 @@ def recover_abandoned_jobs(now=None) -> int:
         outcome = fail_attempt(job, error, performable)
         if outcome != "lost":
             recovered += 1
-            logger.warning("job=%s name=%s recovered from %s outcome=%s", job.pk, job.name, job.locked_by, outcome)
+            logger.warning(
+                "job=%s name=%s recovered from %s outcome=%s",
+                job.pk,
+                job.name,
+                job.locked_by,
+                outcome,
+            )
     if dead:
         Worker.objects.filter(name__in=dead, last_heartbeat_at__lt=cutoff).delete()
     return recovered

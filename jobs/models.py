@@ -112,13 +112,13 @@ class Job(models.Model):
     def __str__(self):
         return f"Job {self.pk} {self.name}"
 
-    @property
-    def last_traceback(self) -> str:
-        return self.errors[-1].get("traceback", "") if self.errors else ""
-
     def save(self, *args, **kwargs):
         self.updated_at = timezone.now()
         super().save(*args, **kwargs)
+
+    @property
+    def last_traceback(self) -> str:
+        return self.errors[-1].get("traceback", "") if self.errors else ""
 
 
 class Worker(models.Model):

@@ -130,7 +130,9 @@ def fetch_model_instance(reference):
     try:
         model = apps.get_model(reference["app"], reference["model"])
     except LookupError as exc:
-        raise DeserializationError(f"Unknown model {reference['app']}.{reference['model']}.") from exc
+        raise DeserializationError(
+            f"Unknown model {reference['app']}.{reference['model']}."
+        ) from exc
     pk = decode(reference["pk"])
     try:
         return model._base_manager.get(pk=pk)
@@ -242,7 +244,11 @@ def version_check(payload) -> dict:
 
 def _call_target(attribute, args, kwargs):
     # handle_asynchronously wrappers enqueue when called: run the original.
-    target = getattr(attribute, "now", attribute) if getattr(attribute, "_jobs_async", False) else attribute
+    target = (
+        getattr(attribute, "now", attribute)
+        if getattr(attribute, "_jobs_async", False)
+        else attribute
+    )
     return target(*args, **kwargs)
 
 
@@ -302,6 +308,10 @@ def load(payload):
     """The performable a payload describes. Raises DeserializationError."""
     data = version_check(payload)
     try:
+        if "task" in data:  # a django.tasks task, enqueued through jobs.backends
+            from .backends import TaskCall
+
+            return TaskCall.from_payload(data)
         args = decode(data.get("args", []))
         kwargs = decode(data.get("kwargs", {}))
         if "job" in data:

@@ -30,7 +30,7 @@ TRACEBACK_LIMIT = 20_000
 RECORD_PATIENCE = 120.0
 
 
-class JobInterrupted(BaseException):  # noqa: N818 - names say what happened
+class JobInterrupted(BaseException):
     """Raised inside a job's thread to stop it. A BaseException, so that a
     job's own ``except Exception`` cannot swallow it."""
 
@@ -148,7 +148,9 @@ def record(job: Job, **fields) -> bool:
         except (OperationalError, InterfaceError) as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            logger.warning("job=%s database unavailable (%s); retrying in %.2fs", job.pk, exc, delay)
+            logger.warning(
+                "job=%s database unavailable (%s); retrying in %.2fs", job.pk, exc, delay
+            )
             connection.close()
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -181,7 +183,9 @@ def fail_attempt(job: Job, exc: BaseException, performable=None, *, permanent=Fa
             _after_hook(performable, "failure", job)
         return "failed" if recorded else "lost"
     when = retry_at(performable, job, now) if performable is not None else now
-    recorded = record(job, status=Job.Status.READY, last_error=summary(exc), errors=errors, run_at=when)
+    recorded = record(
+        job, status=Job.Status.READY, last_error=summary(exc), errors=errors, run_at=when
+    )
     return "retry" if recorded else "lost"
 
 

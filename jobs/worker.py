@@ -72,7 +72,9 @@ class WorkerLoop:
         self.options = options
         self.config = jobs_settings()
         self.name = worker_name()
-        self.sleep_delay = options.sleep_delay if options.sleep_delay is not None else self.config.SLEEP_DELAY
+        self.sleep_delay = (
+            options.sleep_delay if options.sleep_delay is not None else self.config.SLEEP_DELAY
+        )
         self.counts = {"succeeded": 0, "failed": 0, "retry": 0, "released": 0, "lost": 0}
         self._wake = threading.Event()
         self._stopping = False
@@ -92,7 +94,9 @@ class WorkerLoop:
         """Work until stopped; returns the process exit status."""
         self._register()
         for number in range(self.options.concurrency):
-            thread = threading.Thread(target=self._executor, name=f"jobs-executor-{number}", daemon=True)
+            thread = threading.Thread(
+                target=self._executor, name=f"jobs-executor-{number}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         logger.info(
@@ -266,7 +270,9 @@ class WorkerLoop:
             Worker.objects.filter(name=self.name).delete()
         except DatabaseError:
             logger.exception("worker=%s could not unregister", self.name)
-        logger.info("worker=%s stopped %s", self.name, " ".join(f"{k}={v}" for k, v in self.counts.items()))
+        logger.info(
+            "worker=%s stopped %s", self.name, " ".join(f"{k}={v}" for k, v in self.counts.items())
+        )
 
     # -- executor threads -----------------------------------------------------------------
 

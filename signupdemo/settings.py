@@ -144,6 +144,10 @@ if IS_HEROKU_APP:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = False
 
+# Preloading HSTS is for a registrable domain you own, never a *.herokuapp.com
+# subdomain, so the reminder to opt in (security.W021) is silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
 
 # Email goes through Django 6.1's MAILERS. SMTP when configured (EMAIL_URL, or
 # the Mailgun add-on's variables); otherwise the outbox mailer stores messages
@@ -188,7 +192,19 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Signup Demo <noreply@
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Absolute links in emails (the worker has no request to build them from).
-SITE_URL = os.environ.get("SITE_URL", "http://localhost:5000").rstrip("/")
+# On Heroku, `heroku labs:enable runtime-dyno-metadata` supplies the app's
+# default domain; set SITE_URL for a custom one.
+if os.environ.get("SITE_URL"):
+    SITE_URL = os.environ["SITE_URL"].rstrip("/")
+elif os.environ.get("HEROKU_APP_DEFAULT_DOMAIN_NAME"):
+    SITE_URL = f"https://{os.environ['HEROKU_APP_DEFAULT_DOMAIN_NAME']}"
+else:
+    SITE_URL = "http://localhost:5000"
+
+# Proxies in front of gunicorn that append to X-Forwarded-For: Heroku's router
+# is one. The abuse limits take the client address from there, never from the
+# client-supplied part of the header.
+TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", 1 if IS_HEROKU_APP else 0))
 
 # How long after signup the "please confirm" reminder goes out.
 REMINDER_DELAY = timedelta(seconds=int(os.environ.get("REMINDER_DELAY", 24 * 60 * 60)))
@@ -197,6 +213,14 @@ REMINDER_DELAY = timedelta(seconds=int(os.environ.get("REMINDER_DELAY", 24 * 60 
 JOBS = {
     "MAX_ATTEMPTS": int(os.environ.get("JOBS_MAX_ATTEMPTS", 25)),
     "KEEP_SUCCEEDED": timedelta(days=1),
+}
+
+# django.tasks (@task functions) goes through the same queue and workers.
+TASKS = {
+    "default": {
+        "BACKEND": "jobs.backends.JobsBackend",
+        "QUEUES": ["default", "emails"],
+    }
 }
 
 # Logs go to stdout, where Heroku's log router (and honcho) collect them.

@@ -18,6 +18,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_signupdemo_{os.getpid()}"}
 
+# Tests run without collectstatic; WhiteNoise need not look for its output.
+WHITENOISE_AUTOREFRESH = True
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -32,4 +35,11 @@ JOBS = {
     "HEARTBEAT_TIMEOUT": float(os.environ.get("JOBS_TEST_HEARTBEAT_TIMEOUT", 3)),
     "SHUTDOWN_TIMEOUT": float(os.environ.get("JOBS_TEST_SHUTDOWN_TIMEOUT", 2)),
     "SLEEP_DELAY": 0.1,
+}
+
+TASKS = {
+    "default": {
+        "BACKEND": "jobs.backends.JobsBackend",
+        "QUEUES": ["default", "emails", "other"],
+    }
 }

@@ -22,7 +22,12 @@ def test_delay_a_model_method():
     photo = Photo.objects.create(title="cat")
     job = delay(photo).upload()
     assert isinstance(job, Job) and job.pk
-    assert (job.name, job.queue, job.priority, job.status) == ("Photo.upload", "default", 0, "ready")
+    assert (job.name, job.queue, job.priority, job.status) == (
+        "Photo.upload",
+        "default",
+        0,
+        "ready",
+    )
     assert work_off().succeeded == 1
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -69,12 +74,24 @@ def test_delay_a_plain_object_stores_its_state():
         (lambda p: delay(Photo(title="x")).upload(), ValueError, "unsaved Photo"),
         (lambda p: delay(lambda: 1)(), TypeError, "lambdas cannot be delayed"),
         (lambda p: delay(p).upload(object()), TypeError, "object values cannot be stored"),
-        (lambda p: delay(p).upload(size=2, colour="red"), TypeError, "unexpected keyword argument 'colour'"),
+        (
+            lambda p: delay(p).upload(size=2, colour="red"),
+            TypeError,
+            "unexpected keyword argument 'colour'",
+        ),
         (lambda p: delay(Photo).upload(), TypeError, "is an instance method"),
-        (lambda p: delay(EmailMessage("s", "b", to=["a@b.c"])).send(), TypeError, "built message cannot be delayed"),
+        (
+            lambda p: delay(EmailMessage("s", "b", to=["a@b.c"])).send(),
+            TypeError,
+            "built message cannot be delayed",
+        ),
         (lambda p: delay(p, priority="high").upload(), ValueError, "priority must be an integer"),
         (lambda p: delay(p, queue="").upload(), ValueError, "queue must be a non-empty string"),
-        (lambda p: delay(p, run_at=timezone.now().replace(tzinfo=None)).upload(), ValueError, "aware datetime"),
+        (
+            lambda p: delay(p, run_at=timezone.now().replace(tzinfo=None)).upload(),
+            ValueError,
+            "aware datetime",
+        ),
         (lambda p: delay(print)("x"), TypeError, "outside the installed apps"),
         (lambda p: delay(inspect.getmembers)(p), TypeError, "outside the installed apps"),
     ],
@@ -157,7 +174,11 @@ def test_enqueue_a_job_object_with_hooks():
     assert Event.names() == ["hook:enqueue"]
     work_off()
     assert Event.names() == [
-        "hook:enqueue", "hook:before", "perform", "hook:success", "hook:after",
+        "hook:enqueue",
+        "hook:before",
+        "perform",
+        "hook:success",
+        "hook:after",
     ]
     job.refresh_from_db()
     assert job.result == 2
@@ -226,7 +247,13 @@ class TestDelayJobsOff:
     def test_runs_inline_with_hooks_and_saves_nothing(self):
         job = enqueue(targets.NewsletterJob("now", ["x@example.com"]))
         assert job.status == Job.Status.SUCCEEDED and job.result == 1
-        assert Event.names() == ["hook:enqueue", "hook:before", "perform", "hook:success", "hook:after"]
+        assert Event.names() == [
+            "hook:enqueue",
+            "hook:before",
+            "perform",
+            "hook:success",
+            "hook:after",
+        ]
         assert Job.objects.count() == 0
 
     def test_inline_errors_propagate_after_the_error_hooks(self):

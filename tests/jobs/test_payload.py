@@ -45,7 +45,9 @@ def test_round_trip(value):
 def test_model_instances_are_stored_by_primary_key(db):
     photo = Photo.objects.create(title="cat")
     encoded = payload.encode({"photo": photo})
-    assert encoded == {"photo": {payload.TAG: "model", "app": "testapp", "model": "photo", "pk": photo.pk}}
+    assert encoded == {
+        "photo": {payload.TAG: "model", "app": "testapp", "model": "photo", "pk": photo.pk}
+    }
     Photo.objects.filter(pk=photo.pk).update(title="renamed")
     assert payload.decode(encoded)["photo"].title == "renamed"
 
@@ -54,7 +56,7 @@ def test_deleted_instance_is_a_deserialization_error(db):
     photo = Photo.objects.create(title="cat")
     encoded = payload.encode(photo)
     photo.delete()
-    with pytest.raises(payload.DeserializationError, match="Photo with pk=.* no longer exists"):
+    with pytest.raises(payload.DeserializationError, match=r"Photo with pk=.* no longer exists"):
         payload.decode(encoded)
 
 
@@ -93,8 +95,17 @@ def _hostile_job(**call):
         ({"function": "tests.testapp.jobs.os", "args": []}, "not a function defined in"),
         ({"function": "tests.testapp.jobs.missing", "args": []}, "Cannot import"),
         ({"function": "nodots", "args": []}, "Invalid import path"),
-        ({"receiver": {payload.TAG: "class", "path": "tests.testapp.models.Photo"}, "method": "__init_subclass__"}, "Refusing to call method"),
-        ({"job": {payload.TAG: "object", "class": "os.PathLike", "state": {}}}, "Refusing to call os.PathLike"),
+        (
+            {
+                "receiver": {payload.TAG: "class", "path": "tests.testapp.models.Photo"},
+                "method": "__init_subclass__",
+            },
+            "Refusing to call method",
+        ),
+        (
+            {"job": {payload.TAG: "object", "class": "os.PathLike", "state": {}}},
+            "Refusing to call os.PathLike",
+        ),
         ({"nothing": 1}, "names nothing to call"),
     ],
 )

@@ -41,7 +41,9 @@ def test_sigterm_puts_a_long_job_back_without_spending_an_attempt(manage, target
     job.refresh_from_db()
     assert (job.status, job.attempts, job.locked_by) == ("ready", 0, "")
     assert elapsed < 10  # shutdown timeout 1 s, interrupt grace 5 s: well under Heroku's 30
-    assert "outcome=released" in worker.output or "outcome recorded by the supervisor" in worker.output
+    assert (
+        "outcome=released" in worker.output or "outcome recorded by the supervisor" in worker.output
+    )
 
 
 def test_sigterm_lets_a_short_job_finish(manage):

@@ -33,11 +33,15 @@ class Command(BaseCommand):
             ("workoff", "Run every job due now, then exit; non-zero if any failed."),
         ):
             sub = commands.add_parser(name, help=help_text)
-            sub.add_argument("--queues", type=_queue_list, default=(), help="a,b: only these queues")
+            sub.add_argument(
+                "--queues", type=_queue_list, default=(), help="a,b: only these queues"
+            )
             sub.add_argument("--min-priority", type=int)
             sub.add_argument("--max-priority", type=int)
             sub.add_argument("--sleep-delay", type=float, help="seconds between polls when idle")
-            sub.add_argument("--concurrency", type=_positive_int, default=1, help="jobs run at once")
+            sub.add_argument(
+                "--concurrency", type=_positive_int, default=1, help="jobs run at once"
+            )
             if name == "work":
                 sub.add_argument("--exit-on-complete", action="store_true")
 
@@ -95,9 +99,15 @@ class Command(BaseCommand):
             jobs = jobs.filter(queue=queue)
         if failed:
             jobs = jobs.filter(status=Job.Status.FAILED)
-        what = " ".join(filter(None, ["failed" if failed else "", "jobs", f"in queue {queue!r}" if queue else ""]))
+        what = " ".join(
+            filter(
+                None, ["failed" if failed else "", "jobs", f"in queue {queue!r}" if queue else ""]
+            )
+        )
         if interactive:
-            answer = input(f"Delete {jobs.exclude(status=Job.Status.RUNNING).count()} {what}? [y/N] ")
+            answer = input(
+                f"Delete {jobs.exclude(status=Job.Status.RUNNING).count()} {what}? [y/N] "
+            )
             if answer.strip().lower() not in {"y", "yes"}:
                 raise CommandError("Nothing deleted.")
         self.stdout.write(f"Deleted {jobs.discard()} {what}.")
@@ -115,7 +125,11 @@ class Command(BaseCommand):
         self.stdout.write(f"OK: the oldest due job has waited {waited.total_seconds():.0f}s.")
 
     def handle_stats(self, **options):
-        rows = Job.objects.values("queue", "status").annotate(n=Count("id")).order_by("queue", "status")
+        rows = (
+            Job.objects.values("queue", "status")
+            .annotate(n=Count("id"))
+            .order_by("queue", "status")
+        )
         statuses = list(Job.Status.values)
         table = {}
         for row in rows:

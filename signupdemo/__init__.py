@@ -1,0 +1,1 @@
+"""The signup demo: a Django site whose emails go out through the jobs queue."""

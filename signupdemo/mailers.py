@@ -1,0 +1,56 @@
+"""The site's emails, each a text part and an HTML part from templates/emails/.
+
+``SignupMailer().confirmation(user)`` builds a message without sending it;
+``delay(SignupMailer).confirmation(user)`` would build and send it in the
+worker. The site goes through signupdemo.tasks instead, which calls these
+methods and records each outcome on its ScheduledEmail.
+"""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from jobs import Mailer
+
+from .tokens import CONFIRM_MAX_AGE, confirmation_url
+
+
+class SignupMailer(Mailer):
+    mailer = "default"
+
+    def confirmation(self, user) -> EmailMultiAlternatives:
+        """The 'confirm your address' email with a fresh signed link."""
+        return self._build(
+            "confirmation",
+            user,
+            subject="Confirm your email address",
+            confirm_url=confirmation_url(user),
+        )
+
+    def reminder(self, user) -> EmailMultiAlternatives:
+        """The 'you have not confirmed yet' reminder; its link is fresh too."""
+        return self._build(
+            "reminder",
+            user,
+            subject="Reminder: confirm your email address",
+            confirm_url=confirmation_url(user),
+        )
+
+    def _build(self, template: str, user, *, subject: str, **context) -> EmailMultiAlternatives:
+        context = {
+            "user": user,
+            "name": user.first_name or user.email,
+            "site_url": settings.SITE_URL,
+            "link_valid_days": CONFIRM_MAX_AGE.days,
+            **context,
+        }
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=render_to_string(f"emails/{template}.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[user.email],
+        )
+        message.attach_alternative(
+            render_to_string(f"emails/{template}.html", context), "text/html"
+        )
+        return message

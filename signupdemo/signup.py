@@ -1,0 +1,95 @@
+"""What a signup does to the database: the account and its queued emails, atomically.
+
+The web request never talks to a mail server. It writes the user, the
+ScheduledEmail records and their jobs in one transaction; the worker does
+the sending. If anything fails, nothing is left behind: no user without its
+email, no email for a user who was never saved.
+"""
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import delay
+
+from . import tasks
+from .models import ScheduledEmail, Signup
+
+logger = logging.getLogger(__name__)
+
+EMAIL_QUEUE = "emails"
+# Someone is waiting for the confirmation; the reminder can wait its turn.
+CONFIRMATION_PRIORITY = 10
+REMINDER_PRIORITY = 0
+
+
+def schedule_email(user, kind: str, run_at: datetime | None = None) -> ScheduledEmail:
+    """Record an email for ``user`` and queue the job that sends it, in the caller's transaction."""
+    run_at = run_at or timezone.now()
+    scheduled = ScheduledEmail.objects.create(user=user, kind=kind, run_at=run_at)
+    if kind == ScheduledEmail.Kind.REMINDER:
+        send, priority = tasks.send_reminder, REMINDER_PRIORITY
+    else:
+        send, priority = tasks.send_confirmation, CONFIRMATION_PRIORITY
+    # The id, not the instance: if the account is deleted before the job
+    # runs, the task finds nothing to do instead of failing to load it.
+    scheduled.job = delay(send, run_at=run_at, priority=priority, queue=EMAIL_QUEUE)(scheduled.pk)
+    scheduled.save(update_fields=["job"])
+    logger.info(
+        "scheduled_email=%s user=%s kind=%s job=%s run_at=%s",
+        scheduled.pk,
+        user.pk,
+        kind,
+        scheduled.job.pk,
+        run_at.isoformat(),
+    )
+    return scheduled
+
+
+@transaction.atomic
+def sign_up(*, email: str, name: str, password: str):
+    """Create an inactive account and queue its confirmation now and its reminder later."""
+    user = get_user_model().objects.create_user(
+        username=email, email=email, password=password, first_name=name, is_active=False
+    )
+    now = timezone.now()
+    Signup.objects.create(user=user, created_at=now)
+    schedule_email(user, ScheduledEmail.Kind.CONFIRMATION, run_at=now)
+    schedule_email(user, ScheduledEmail.Kind.REMINDER, run_at=now + settings.REMINDER_DELAY)
+    return user
+
+
+@transaction.atomic
+def send_fresh_link(email: str):
+    """Queue a new confirmation email if ``email`` belongs to an unconfirmed account.
+
+    Returns the account or None; callers must not tell the visitor which,
+    so the form cannot be used to find out who has signed up.
+    """
+    signup = (
+        Signup.objects.select_related("user")
+        .filter(user__username=email, confirmed_at__isnull=True)
+        .first()
+    )
+    if signup is None:
+        return None
+    schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION)
+    return signup.user
+
+
+@transaction.atomic
+def confirm(user) -> bool:
+    """Mark the address confirmed and the account active; False if it already was."""
+    confirmed = Signup.objects.filter(user=user, confirmed_at__isnull=True).update(
+        confirmed_at=timezone.now()
+    )
+    if not confirmed:
+        return False
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    logger.info("user=%s outcome=confirmed", user.pk)
+    return True

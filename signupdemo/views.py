@@ -1,0 +1,235 @@
+"""Pages: home, signup, confirm, fresh link, watch (with its JSON feed), outbox, login."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import LoginView
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import limits, signup
+from .forms import LoginForm, ResendForm, SignupForm
+from .models import OutboxMessage, ScheduledEmail, Signup
+from .outbox import outbox_enabled
+from .tokens import ExpiredLink, InvalidLink, allow_watching, read_confirmation_token, watched_user
+
+logger = logging.getLogger(__name__)
+
+#: Words for ScheduledEmail.progress, shown on the watch page.
+PROGRESS_LABELS = {
+    "queued": "Queued",
+    "retrying": "Retrying",
+    "sending": "Sending…",
+    "sent": "Sent",
+    "skipped": "Skipped",
+    "failed": "Failed",
+}
+FINAL_PROGRESS = {"sent", "skipped", "failed"}
+
+
+def too_many_requests(request: HttpRequest, verdict: limits.Verdict) -> HttpResponse:
+    """The 429 page, with Retry-After so clients (and people) know when to come back."""
+    minutes = max(1, round(verdict.retry_after / 60))
+    logger.warning(
+        "rate_limited scope=%s path=%s retry_after=%s",
+        verdict.limit.scope,
+        request.path,
+        verdict.retry_after,
+    )
+    response = render(request, "429.html", {"retry_minutes": minutes}, status=429)
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
+def describe_delay(delay: timedelta) -> str:
+    """'1 day', '2 minutes', '90 seconds': the reminder delay in words for the home page."""
+    seconds = int(delay.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{pluralize(count)}"
+    return f"{seconds} second{pluralize(seconds)}"
+
+
+@require_GET
+def home(request):
+    context = {
+        "watched": watched_user(request),
+        "reminder_delay": describe_delay(settings.REMINDER_DELAY),
+    }
+    return render(request, "home.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup_view(request):
+    form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        client = limits.client_key(limits.client_ip(request))
+        verdict = limits.hit(limits.SIGNUP_ATTEMPTS_PER_CLIENT, client)
+        if not verdict.allowed:
+            return too_many_requests(request, verdict)
+        if form.is_valid():
+            email = form.cleaned_data["email"]
+            verdict = limits.hit_all(
+                (limits.SIGNUPS_PER_CLIENT, client), (limits.EMAILS_PER_ADDRESS, email)
+            )
+            if not verdict.allowed:
+                return too_many_requests(request, verdict)
+            try:
+                user = signup.sign_up(
+                    email=email,
+                    name=form.cleaned_data["name"],
+                    password=form.cleaned_data["password"],
+                )
+            except IntegrityError:
+                form.add_duplicate_error()
+            else:
+                allow_watching(request.session, user)
+                messages.success(
+                    request, f"Welcome, {user.first_name}! Your confirmation email is on its way."
+                )
+                return redirect("watch")
+    duplicate = form.is_bound and form.has_error("email", "duplicate")
+    return render(request, "signup.html", {"form": form, "duplicate": duplicate})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request, token: str):
+    """GET shows a button; POST confirms. Link scanners that fetch URLs stay harmless."""
+    try:
+        confirmation = read_confirmation_token(token)
+    except ExpiredLink as error:
+        form = ResendForm(initial={"email": error.email})
+        return render(request, "confirm_invalid.html", {"expired": True, "form": form}, status=410)
+    except InvalidLink:
+        return render(
+            request, "confirm_invalid.html", {"expired": False, "form": ResendForm()}, status=400
+        )
+
+    user = confirmation.user
+    if confirmation.already_confirmed:
+        return render(request, "confirm_done.html", {"already": True, "account": user})
+    if request.method == "POST":
+        if not signup.confirm(user):
+            return render(request, "confirm_done.html", {"already": True, "account": user})
+        login(request, user)
+        messages.success(request, "Your address is confirmed and you are logged in.")
+        return redirect("watch")
+    return render(request, "confirm.html", {"account": user})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def resend(request):
+    """Ask for a fresh confirmation link; the answer never says whether an account exists."""
+    if request.method != "POST":
+        form = ResendForm(initial={"email": request.GET.get("email", "")})
+        return render(request, "resend.html", {"form": form})
+
+    form = ResendForm(request.POST)
+    if not form.is_valid():
+        return render(request, "resend.html", {"form": form})
+    email = form.cleaned_data["email"]
+    client = limits.client_key(limits.client_ip(request))
+    verdict = limits.hit_all(
+        (limits.RESENDS_PER_CLIENT, client), (limits.EMAILS_PER_ADDRESS, email)
+    )
+    if not verdict.allowed:
+        return too_many_requests(request, verdict)
+    user = signup.send_fresh_link(email)
+    viewer = watched_user(request)
+    if user is not None and viewer is not None and viewer.pk == user.pk:
+        messages.success(request, "A fresh confirmation link is on its way.")
+        return redirect("watch")
+    return render(request, "resend_done.html", {"email": email})
+
+
+def _watch_data(viewer) -> dict:
+    emails = ScheduledEmail.objects.filter(user=viewer).select_related("job")
+    outbox = OutboxMessage.objects.filter(user=viewer).only("id", "subject", "to", "sent_at")[:50]
+    email_rows = []
+    for item in emails:
+        progress = item.progress
+        email_rows.append(
+            {
+                "id": item.pk,
+                "kind": item.kind,
+                "label": item.get_kind_display(),
+                "progress": progress,
+                "progress_label": PROGRESS_LABELS[progress],
+                "run_at": item.run_at,
+                "next_attempt_at": item.next_attempt_at,
+                "finished_at": item.finished_at,
+                "attempts": item.job.attempts if item.job else None,
+                "note": item.note,
+            }
+        )
+    return {
+        "emails": email_rows,
+        "messages": [
+            {
+                "id": message.pk,
+                "subject": message.subject,
+                "to": message.to,
+                "sent_at": message.sent_at,
+                "url": reverse("outbox_message", args=[message.pk]),
+            }
+            for message in outbox
+        ],
+        "done": all(row["progress"] in FINAL_PROGRESS for row in email_rows),
+    }
+
+
+@never_cache
+@require_GET
+def watch(request):
+    viewer = watched_user(request)
+    if viewer is None:
+        return redirect(f"{reverse('login')}?next={reverse('watch')}")
+    data = _watch_data(viewer)
+    context = {
+        "viewer": viewer,
+        # Accounts made outside the signup form (staff) have nothing to confirm.
+        "confirmed": not Signup.objects.filter(user=viewer, confirmed_at__isnull=True).exists(),
+        "emails": data["emails"],
+        "inbox": data["messages"],
+        "outbox_enabled": outbox_enabled(),
+    }
+    return render(request, "watch.html", context)
+
+
+@never_cache
+@require_GET
+def watch_status(request):
+    """The watch page's live feed: only ever the viewer's own emails and mail."""
+    viewer = watched_user(request)
+    if viewer is None:
+        return JsonResponse({"error": "Sign up or log in to watch your emails."}, status=403)
+    return JsonResponse(_watch_data(viewer))
+
+
+@never_cache
+@require_GET
+def outbox_message(request, pk: int):
+    viewer = watched_user(request)
+    if viewer is None:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    # Someone else's message is indistinguishable from a missing one.
+    message = get_object_or_404(OutboxMessage, pk=pk, user=viewer)
+    return render(request, "outbox_message.html", {"message": message})
+
+
+class SiteLoginView(LoginView):
+    form_class = LoginForm
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True

@@ -1,0 +1,166 @@
+// The watch page's live updates: poll the JSON feed, redraw the two lists.
+// Plain DOM (textContent only, so nothing from the server is parsed as HTML).
+(function () {
+  "use strict";
+
+  var root = document.querySelector("[data-watch-url]");
+  if (!root || !window.fetch) return;
+
+  var url = root.getAttribute("data-watch-url");
+  var emailList = root.querySelector("[data-emails]");
+  var inbox = root.querySelector("[data-messages]");
+  var announce = root.querySelector("[data-announce]");
+  var note = document.getElementById("live-note");
+  var FAST = 1500;   // something is about to happen
+  var SLOW = 15000;  // nothing due soon; still notice resends and new mail
+  var timer = null;
+  var lastProgress = {};
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function relative(iso) {
+    var seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
+    var abs = Math.abs(seconds);
+    if (abs < 2) return "now";
+    var text;
+    if (abs < 90) text = abs + " s";
+    else if (abs < 90 * 60) text = Math.round(abs / 60) + " min";
+    else if (abs < 36 * 3600) text = Math.round(abs / 3600) + " h";
+    else text = Math.round(abs / 86400) + " days";
+    return seconds > 0 ? "in " + text : text + " ago";
+  }
+
+  function timeNode(iso) {
+    var node = el("time");
+    node.setAttribute("datetime", iso);
+    node.setAttribute("data-time", "");
+    paintTime(node);
+    return node;
+  }
+
+  function paintTime(node) {
+    var iso = node.getAttribute("datetime");
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return;
+    node.textContent = date.toLocaleString([], {
+      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
+    }) + " (" + relative(iso) + ")";
+  }
+
+  function whenLine(row) {
+    var p = el("p", "email-when");
+    var add = function (text) { p.appendChild(document.createTextNode(text)); };
+    switch (row.progress) {
+      case "sent": add("Sent at "); p.appendChild(timeNode(row.finished_at)); break;
+      case "skipped":
+        add("Skipped at "); p.appendChild(timeNode(row.finished_at));
+        if (row.note) add(": " + row.note);
+        break;
+      case "failed": add("Gave up after " + row.attempts + " attempts"); break;
+      case "sending": add("Sending now"); break;
+      case "retrying":
+        add("Attempt " + row.attempts + " failed; next try at ");
+        p.appendChild(timeNode(row.next_attempt_at));
+        break;
+      default: add("Scheduled for "); p.appendChild(timeNode(row.next_attempt_at));
+    }
+    return p;
+  }
+
+  function renderEmails(rows) {
+    var items = rows.map(function (row) {
+      var li = el("li", "email-item");
+      li.setAttribute("data-id", row.id);
+      var header = el("header");
+      header.appendChild(el("h3", "", row.label));
+      header.appendChild(el("span", "badge badge-" + row.progress, row.progress_label));
+      li.appendChild(header);
+      li.appendChild(whenLine(row));
+      return li;
+    });
+    if (!items.length) items.push(el("li", "empty", "Nothing queued for you."));
+    emailList.replaceChildren.apply(emailList, items);
+  }
+
+  function renderInbox(messages) {
+    // Keep existing links (and keyboard focus on them) when nothing changed.
+    var ids = messages.map(function (m) { return String(m.id); }).join(",");
+    if (inbox.getAttribute("data-ids") === ids) return;
+    inbox.setAttribute("data-ids", ids);
+    var items = messages.map(function (message) {
+      var li = el("li");
+      li.setAttribute("data-id", message.id);
+      var link = el("a", "", message.subject);
+      link.href = message.url;
+      li.appendChild(link);
+      var meta = el("span", "meta", "To " + message.to + " · ");
+      meta.appendChild(timeNode(message.sent_at));
+      li.appendChild(meta);
+      return li;
+    });
+    if (!items.length) items.push(el("li", "empty", "Nothing yet."));
+    inbox.replaceChildren.apply(inbox, items);
+  }
+
+  function announceChanges(rows) {
+    var changes = [];
+    rows.forEach(function (row) {
+      var before = lastProgress[row.id];
+      if (before !== undefined && before !== row.progress) {
+        changes.push(row.label + ": " + row.progress_label);
+      }
+      lastProgress[row.id] = row.progress;
+    });
+    if (changes.length) announce.textContent = changes.join(". ");
+  }
+
+  function nextDelay(data) {
+    var soon = Date.now() + 60 * 1000;
+    var busy = data.emails.some(function (row) {
+      if (row.progress === "sending") return true;
+      return row.next_attempt_at && new Date(row.next_attempt_at).getTime() <= soon;
+    });
+    return busy ? FAST : SLOW;
+  }
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    if (!document.hidden) timer = setTimeout(poll, ms);
+  }
+
+  function poll() {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (response.status === 403) {
+          if (note) note.textContent = "Live updates stopped: log in to keep watching.";
+          return null;
+        }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (data) {
+        if (!data) return;
+        announceChanges(data.emails);
+        renderEmails(data.emails);
+        renderInbox(data.messages);
+        schedule(nextDelay(data));
+      })
+      .catch(function () { schedule(SLOW); });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) clearTimeout(timer);
+    else poll();
+  });
+  // Relative times ("in 42 s") tick between polls.
+  setInterval(function () {
+    root.querySelectorAll("time[data-time]").forEach(paintTime);
+  }, 1000);
+  root.querySelectorAll("time[data-time]").forEach(paintTime);
+  poll();
+})();
