@@ -8,7 +8,13 @@ from django.db import connections
 
 from .conf import SETTING_NAMES, jobs_settings
 
-_POSITIVE_NUMBERS = ("SLEEP_DELAY", "HEARTBEAT_INTERVAL", "HEARTBEAT_TIMEOUT", "MAX_RUN_TIME")
+_POSITIVE_NUMBERS = (
+    "SLEEP_DELAY",
+    "POLL_INTERVAL",
+    "HEARTBEAT_INTERVAL",
+    "HEARTBEAT_TIMEOUT",
+    "MAX_RUN_TIME",
+)
 
 
 @register()
@@ -45,6 +51,10 @@ def check_jobs_setting(app_configs, **kwargs):
         or not -32768 <= config.DEFAULT_PRIORITY <= 32767
     ):
         invalid("DEFAULT_PRIORITY", "an integer from -32768 to 32767")
+    if not isinstance(config.CONCURRENCY, int) or config.CONCURRENCY < 1:
+        invalid("CONCURRENCY", "a positive integer")
+    if not isinstance(config.LISTEN_URL, bool | str):
+        invalid("LISTEN_URL", "True, False or a postgres:// URL")
     if not isinstance(config.DEFAULT_QUEUE, str) or not config.DEFAULT_QUEUE:
         invalid("DEFAULT_QUEUE", "a non-empty string")
     if not isinstance(config.KEEP_SUCCEEDED, timedelta) or timedelta(0) > config.KEEP_SUCCEEDED:

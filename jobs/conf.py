@@ -15,8 +15,16 @@ class JobsSettings:
     MAX_ATTEMPTS: int = 25
     #: Longest a job may run before it is interrupted, in seconds (4 hours).
     MAX_RUN_TIME: float = 4 * 60 * 60
-    #: Seconds an idle worker waits before looking for due jobs again.
+    #: Seconds an idle worker waits before looking again, when LISTEN wakes it
+    #: (PostgreSQL): only a fallback, so delayed_job's 5 s is fine.
     SLEEP_DELAY: float = 5.0
+    #: The same, for a worker that can only poll (SQLite, LISTEN_URL=False).
+    POLL_INTERVAL: float = 0.5
+    #: Listen for enqueues (PostgreSQL): True uses the default database, a URL
+    #: a direct connection (when DATABASE_URL goes through PgBouncer), False polls.
+    LISTEN_URL: bool | str = True
+    #: Jobs a worker process runs at once (threads), when --concurrency is not given.
+    CONCURRENCY: int = 4
     DEFAULT_PRIORITY: int = 0
     DEFAULT_QUEUE: str = "default"
     #: How long succeeded jobs are kept before the worker prunes them.

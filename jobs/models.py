@@ -96,6 +96,10 @@ class Job(models.Model):
                 condition=Q(status="ready"),
                 name="jobs_job_ready_idx",
             ),
+            # When the next waiting job comes due; the oldest due job's wait.
+            models.Index(
+                fields=["run_at"], condition=Q(status="ready"), name="jobs_job_ready_run_at_idx"
+            ),
             models.Index(
                 fields=["locked_by"], condition=Q(status="running"), name="jobs_job_running_idx"
             ),

@@ -1,9 +1,10 @@
 """The worker loop: claim due jobs, hand them to threads, heartbeat, stop cleanly.
 
 One supervisor thread (the process's main thread under ``jobs work``) claims
-jobs, heartbeats, recovers dead workers' jobs and watches deadlines. A fixed
-pool of executor threads runs the jobs, each with its own database connection
-kept open across jobs. Signals only set flags; the supervisor acts on them.
+jobs, heartbeats, recovers dead workers' jobs and watches deadlines. Pools of
+executor threads run the jobs, each thread with its own database connection
+kept open across jobs. On PostgreSQL a listener thread wakes the supervisor
+as soon as a job is enqueued. Signals only set flags; the supervisor acts.
 """
 
 import logging
@@ -17,11 +18,13 @@ import time
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, close_old_connections, connections
+from django.db.models import Min
 from django.utils import timezone
 
 from . import maintenance
 from .claiming import claim_due_jobs
 from .conf import jobs_settings
+from .listening import NotificationListener, listen_supported
 from .models import Job, Worker
 from .running import (
     Interruptible,
@@ -43,13 +46,35 @@ MAX_RECONNECT_DELAY = 10.0
 
 
 @dataclass(frozen=True)
-class WorkerOptions:
+class Pool:
+    """Threads that serve some queues (``()``: every queue), as delayed_job's --pool."""
+
     queues: tuple[str, ...] = ()
+    size: int = 1
+
+    def __str__(self):
+        return f"{','.join(self.queues) or '*'}:{self.size}"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    pools: tuple[Pool, ...] = (Pool(),)
     min_priority: int | None = None
     max_priority: int | None = None
-    sleep_delay: float | None = None  # None: JOBS["SLEEP_DELAY"]
+    sleep_delay: float | None = None  # None: the JOBS setting that applies
     exit_on_complete: bool = False
-    concurrency: int = 1
+    listen: bool | str | None = None  # None: JOBS["LISTEN_URL"]
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """Every queue served, or () when some pool serves them all."""
+        if any(not pool.queues for pool in self.pools):
+            return ()
+        return tuple(sorted({q for pool in self.pools for q in pool.queues}))
+
+    @property
+    def concurrency(self) -> int:
+        return sum(pool.size for pool in self.pools)
 
 
 @dataclass
@@ -57,6 +82,7 @@ class _Running:
     """A job in an executor thread, and when it must be interrupted."""
 
     job: Job
+    pool: Pool
     deadline: float
     interruptible: Interruptible = field(default_factory=Interruptible)
     interrupted_at: float | None = None
@@ -72,44 +98,54 @@ class WorkerLoop:
         self.options = options
         self.config = jobs_settings()
         self.name = worker_name()
-        self.sleep_delay = (
-            options.sleep_delay if options.sleep_delay is not None else self.config.SLEEP_DELAY
+        listen = self.config.LISTEN_URL if options.listen is None else options.listen
+        self.listener = (
+            NotificationListener(listen, self._notified) if listen_supported(listen) else None
         )
+        default_sleep = self.config.SLEEP_DELAY if self.listener else self.config.POLL_INTERVAL
+        self.sleep_delay = options.sleep_delay if options.sleep_delay is not None else default_sleep
         self.counts = {"succeeded": 0, "failed": 0, "retry": 0, "released": 0, "lost": 0}
         self._wake = threading.Event()
         self._stopping = False
         self._hurry = False  # a second Ctrl-C: interrupt running jobs now
         self._stop_requested_at = None
-        self._inbox = queue_module.SimpleQueue()
+        self._inboxes = {pool: queue_module.SimpleQueue() for pool in options.pools}
         self._running: dict[int, _Running] = {}  # by job id
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._stuck = 0  # threads lost to jobs that ignore interruption
+        self._threads: list[tuple[Pool, threading.Thread]] = []
+        self._stuck = dict.fromkeys(options.pools, 0)  # threads lost to stuck jobs
         self._next_heartbeat = 0.0
         self._next_maintenance = 0.0
+        self._next_due = None  # monotonic time the next scheduled job comes due
+        self._reconnect_delay = 0.5
 
     # -- lifecycle ----------------------------------------------------------------
 
     def run(self) -> int:
         """Work until stopped; returns the process exit status."""
         self._register()
-        for number in range(self.options.concurrency):
-            thread = threading.Thread(
-                target=self._executor, name=f"jobs-executor-{number}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        for pool in self.options.pools:
+            for number in range(pool.size):
+                thread = threading.Thread(
+                    target=self._executor, args=(pool,), name=f"jobs-{pool}-{number}", daemon=True
+                )
+                thread.start()
+                self._threads.append((pool, thread))
+        if self.listener:
+            self.listener.start()
         logger.info(
-            "worker=%s started queues=%s concurrency=%s",
+            "worker=%s started pools=%s wake=%s",
             self.name,
-            ",".join(self.options.queues) or "*",
-            self.options.concurrency,
+            " ".join(map(str, self.options.pools)),
+            "listen" if self.listener else f"poll:{self.sleep_delay:g}s",
         )
         status = 0
         try:
             while not (self._stopping and not self._running):
                 self._tick()
-                if self._stuck >= self.options.concurrency and not self._stopping:
+                if not self._stopping and all(
+                    self._stuck[pool] >= pool.size for pool in self.options.pools
+                ):
                     logger.error("worker=%s every thread is stuck in a job; exiting", self.name)
                     status = 1
                     break
@@ -135,9 +171,15 @@ class WorkerLoop:
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
 
+    def _notified(self, queue: str) -> None:
+        served = self.options.queues
+        if not queue or not served or queue in served:
+            self._wake.set()
+
     # -- the supervisor's tick ------------------------------------------------------
 
     def _tick(self) -> None:
+        self._wake.clear()
         try:
             now = time.monotonic()
             if now >= self._next_heartbeat:
@@ -147,48 +189,68 @@ class WorkerLoop:
                 maintenance.recover_abandoned_jobs()
                 maintenance.prune_succeeded()
                 self._next_maintenance = now + self.config.HEARTBEAT_INTERVAL
-            claimed = self._claim()
+            claimed, looked = self._claim()
+            if looked and not claimed:
+                self._next_due = self._next_scheduled()
+            self._reconnect_delay = 0.5
         except DatabaseError as exc:
             self._wait_for_database(exc)
             return
         self._watch_deadlines()
         if claimed:
             return
-        if self.options.exit_on_complete and not self._running and not self._stopping:
+        if self.options.exit_on_complete and looked and not self._running:
             logger.info("worker=%s no more due jobs; exiting", self.name)
             self.request_stop()
             return
         self._wake.wait(self._next_wait())
-        self._wake.clear()
 
     def _next_wait(self) -> float:
-        waits = [self.sleep_delay, max(0.0, self._next_heartbeat - time.monotonic())]
+        now = time.monotonic()
+        waits = [self.sleep_delay, self._next_heartbeat - now]
+        if self._next_due is not None:
+            waits.append(self._next_due - now)
         with self._lock:
-            waits.extend(r.deadline - time.monotonic() for r in self._running.values())
+            waits.extend(r.deadline - now for r in self._running.values())
         if self._stopping:
             waits.append(0.2)
-        return max(0.01, min(waits))
+        return max(0.001, min(waits))
 
-    def _claim(self) -> int:
+    def _claim(self) -> tuple[int, bool]:
+        """Fill free threads; returns (jobs claimed, whether any thread was free)."""
         if self._stopping:
-            return 0
-        free = self.options.concurrency - len(self._running) - self._stuck
-        if free <= 0:
-            return 0
-        jobs = claim_due_jobs(
-            worker_name=self.name,
-            limit=free,
-            now=timezone.now(),
-            queues=self.options.queues,
-            min_priority=self.options.min_priority,
-            max_priority=self.options.max_priority,
-        )
-        for job in jobs:
-            entry = _Running(job, deadline=time.monotonic() + max_run_time_for(job))
+            return 0, False
+        claimed, looked = 0, False
+        for pool in self.options.pools:
             with self._lock:
-                self._running[job.pk] = entry
-            self._inbox.put(entry)
-        return len(jobs)
+                busy = sum(1 for r in self._running.values() if r.pool is pool)
+            free = pool.size - busy - self._stuck[pool]
+            if free <= 0:
+                continue
+            looked = True
+            jobs = claim_due_jobs(
+                worker_name=self.name,
+                limit=free,
+                now=timezone.now(),
+                queues=pool.queues,
+                min_priority=self.options.min_priority,
+                max_priority=self.options.max_priority,
+            )
+            for job in jobs:
+                entry = _Running(job, pool, deadline=time.monotonic() + max_run_time_for(job))
+                with self._lock:
+                    self._running[job.pk] = entry
+                self._inboxes[pool].put(entry)
+            claimed += len(jobs)
+        return claimed, looked
+
+    def _next_scheduled(self) -> float | None:
+        """When the next waiting job comes due, so we wake for it, not at the next poll."""
+        waiting = Job.objects.filter(status=Job.Status.READY).for_queues(self.options.queues)
+        next_run_at = waiting.aggregate(next=Min("run_at"))["next"]
+        if next_run_at is None:
+            return None
+        return time.monotonic() + max(0.0, (next_run_at - timezone.now()).total_seconds())
 
     def _heartbeat(self) -> None:
         updated = Worker.objects.filter(name=self.name).update(last_heartbeat_at=timezone.now())
@@ -211,11 +273,10 @@ class WorkerLoop:
         )
 
     def _wait_for_database(self, exc: Exception) -> None:
-        delay = getattr(self, "_reconnect_delay", 0.5)
+        delay = self._reconnect_delay
         logger.warning("worker=%s database error: %s; retrying in %.1fs", self.name, exc, delay)
         connections["default"].close()
         self._wake.wait(delay)
-        self._wake.clear()
         self._reconnect_delay = min(delay * 2, MAX_RECONNECT_DELAY)
         self._next_heartbeat = 0.0
 
@@ -240,6 +301,7 @@ class WorkerLoop:
     def _interrupt(self, entry: _Running, exception_class, now) -> None:
         entry.interrupted_at = now
         entry.interrupted_with = exception_class
+        entry.deadline = now + INTERRUPT_GRACE
         logger.warning("job=%s interrupting with %s", entry.job.pk, exception_class.__name__)
         entry.interruptible.interrupt(exception_class)
 
@@ -253,12 +315,14 @@ class WorkerLoop:
             fail_attempt(job, JobTimeout("ignored its max_run_time interruption"), None)
         with self._lock:
             self._running.pop(job.pk, None)
-        self._stuck += 1
+        self._stuck[entry.pool] += 1
         logger.error("job=%s thread did not stop; outcome recorded by the supervisor", job.pk)
 
     def _shutdown(self) -> None:
-        for _ in self._threads:
-            self._inbox.put(None)
+        if self.listener:
+            self.listener.stop()
+        for pool, _thread in self._threads:
+            self._inboxes[pool].put(None)
         with self._lock:
             leftovers = list(self._running.values())
         for entry in leftovers:  # e.g. after an exception in the loop itself
@@ -270,16 +334,21 @@ class WorkerLoop:
             Worker.objects.filter(name=self.name).delete()
         except DatabaseError:
             logger.exception("worker=%s could not unregister", self.name)
-        logger.info(
-            "worker=%s stopped %s", self.name, " ".join(f"{k}={v}" for k, v in self.counts.items())
-        )
+        counts = " ".join(f"{k}={v}" for k, v in self.counts.items())
+        logger.info("worker=%s stopped %s", self.name, counts)
 
     # -- executor threads -----------------------------------------------------------------
 
-    def _executor(self) -> None:
+    def _executor(self, pool: Pool) -> None:
+        inbox = self._inboxes[pool]
+        next_connection_check = 0.0
         try:
-            while (entry := self._inbox.get()) is not None:
-                close_old_connections()
+            while (entry := inbox.get()) is not None:
+                # Like a request boundary: drop a broken or too-old connection,
+                # but not on every job (with health checks that costs a query).
+                if time.monotonic() >= next_connection_check:
+                    close_old_connections()
+                    next_connection_check = time.monotonic() + self.config.HEARTBEAT_INTERVAL
                 try:
                     outcome = run_claimed_job(entry.job, entry.interruptible)
                 except Exception:
@@ -287,6 +356,7 @@ class WorkerLoop:
                     # crash recovery returns the job to the queue.
                     logger.exception("job=%s could not be run", entry.job.pk)
                     outcome = "lost"
+                    close_old_connections()
                 finally:
                     with self._lock:
                         if self._running.get(entry.job.pk) is entry:

@@ -21,7 +21,7 @@ def test_several_workers_run_2000_jobs_each_exactly_once(manage):
     for worker in workers:
         assert worker.wait(timeout=240) == 0, worker.output
     counts = Counter(Event.objects.filter(name="number").values_list("data__n", flat=True))
-    assert len(counts) == 2000 and set(counts.values()) == {1}
+    assert len(counts) == 2000, [w.output for w in workers] and set(counts.values()) == {1}
     assert Job.objects.exclude(status="succeeded").count() == 0
     assert Job.objects.filter(attempts=1).count() == 2000
     shares = [int(w.output.split(" jobs ran")[0].split()[-1]) for w in workers]

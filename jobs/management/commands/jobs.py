@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
 from jobs.models import Job
-from jobs.worker import WorkerLoop, WorkerOptions
+from jobs.worker import Pool, WorkerLoop, WorkerOptions
 
 
 def _queue_list(value: str) -> tuple[str, ...]:
@@ -20,6 +21,14 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise ValueError(value)
     return number
+
+
+def _pool(value: str) -> Pool:
+    """QUEUES:N, as delayed_job's --pool: "emails:2", "a,b:4", "*:3"."""
+    queues, _, size = value.rpartition(":")
+    if not queues or not size.isdigit() or int(size) < 1:
+        raise ValueError(value)
+    return Pool(queues=() if queues == "*" else _queue_list(queues), size=int(size))
 
 
 class Command(BaseCommand):
@@ -40,7 +49,24 @@ class Command(BaseCommand):
             sub.add_argument("--max-priority", type=int)
             sub.add_argument("--sleep-delay", type=float, help="seconds between polls when idle")
             sub.add_argument(
-                "--concurrency", type=_positive_int, default=1, help="jobs run at once"
+                "--concurrency",
+                type=_positive_int,
+                help="jobs run at once, in threads (default JOBS['CONCURRENCY'])",
+            )
+            sub.add_argument(
+                "--pool",
+                type=_pool,
+                action="append",
+                dest="pools",
+                metavar="QUEUES:N",
+                help="N threads for these queues ('*' for all); repeatable",
+            )
+            sub.add_argument(
+                "--no-listen",
+                action="store_false",
+                dest="listen",
+                default=None,
+                help="poll instead of LISTEN (PostgreSQL)",
             )
             if name == "work":
                 sub.add_argument("--exit-on-complete", action="store_true")
@@ -65,14 +91,20 @@ class Command(BaseCommand):
     # -- workers --------------------------------------------------------------------
 
     def _worker(self, options, exit_on_complete):
+        pools = options["pools"]
+        if pools and (options["queues"] or options["concurrency"]):
+            raise CommandError("Use either --pool, or --queues/--concurrency.")
+        if not pools:
+            size = options["concurrency"] or jobs_settings().CONCURRENCY
+            pools = [Pool(queues=options["queues"], size=size)]
         return WorkerLoop(
             WorkerOptions(
-                queues=options["queues"],
+                pools=tuple(pools),
                 min_priority=options["min_priority"],
                 max_priority=options["max_priority"],
                 sleep_delay=options["sleep_delay"],
                 exit_on_complete=exit_on_complete,
-                concurrency=options["concurrency"],
+                listen=options["listen"],
             )
         )
 

@@ -1,0 +1,104 @@
+// The dashboard's live updates: every few seconds fetch this page's live region
+// (the same URL with ?partial=1, rendered by the server) and swap it in.
+// Without JavaScript every page is complete and every action a plain form.
+(function () {
+  "use strict";
+
+  // Destructive forms ask first (delegated, so it survives region swaps).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  var region = document.querySelector("[data-live-url]");
+  if (!region || !window.fetch) return;
+  var url = region.getAttribute("data-live-url");
+  var seconds = parseFloat(region.getAttribute("data-live-seconds")) || 3;
+  var controls = document.querySelector("[data-live-controls]");
+  var status = controls.querySelector("[data-live-status]");
+  var toggle = controls.querySelector("[data-live-toggle]");
+  var paused = false;
+  var stopped = false;
+  var timer = null;
+  var inflight = false;
+
+  controls.hidden = false;
+
+  function schedule() {
+    window.clearTimeout(timer);
+    if (!stopped) timer = window.setTimeout(refresh, seconds * 1000);
+  }
+
+  // Never pull the page from under someone: skip a beat while they are
+  // focused on a button in the region or selecting text in it.
+  function busy() {
+    var active = document.activeElement;
+    if (active && active !== region && region.contains(active)) return true;
+    var selection = window.getSelection && window.getSelection();
+    return !!(selection && !selection.isCollapsed && region.contains(selection.anchorNode));
+  }
+
+  function openDetails() {
+    return Array.prototype.map.call(region.querySelectorAll("details[open][id]"), function (d) {
+      return d.id;
+    });
+  }
+
+  function swap(html) {
+    if (html === region.innerHTML) return;
+    var open = openDetails();
+    var closed = Array.prototype.map.call(region.querySelectorAll("details[id]:not([open])"), function (d) {
+      return d.id;
+    });
+    region.innerHTML = html;
+    open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
+    closed.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = false; });
+  }
+
+  function refresh() {
+    if (inflight) return;
+    if (paused || document.hidden || busy()) return schedule();
+    inflight = true;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        // A redirect means the session ended (we would get the login page).
+        if (response.redirected || !response.ok) {
+          var error = new Error(response.redirected ? "logged out" : "HTTP " + response.status);
+          error.fatal = response.redirected || response.status === 403 || response.status === 404;
+          throw error;
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        swap(html);
+        status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
+      })
+      .catch(function (error) {
+        if (error.fatal) {
+          stopped = true;
+          toggle.hidden = true;
+          status.textContent = "Live updates stopped (" + error.message + "). Reload the page.";
+        } else {
+          status.textContent = "Could not update (" + error.message + "); trying again.";
+        }
+      })
+      .then(function () {
+        inflight = false;
+        schedule();
+      });
+  }
+
+  toggle.addEventListener("click", function () {
+    paused = !paused;
+    toggle.setAttribute("aria-pressed", paused ? "true" : "false");
+    toggle.textContent = paused ? "Resume updates" : "Pause updates";
+    status.textContent = paused ? "Updates paused." : "Updates live every " + seconds + " s.";
+    if (!paused) refresh();
+  });
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && !paused) refresh();
+  });
+
+  schedule();
+})();
