@@ -300,7 +300,9 @@ def log_outcome(job: Job, outcome: str, started: float) -> None:
 def run_inline(job: Job) -> Job:
     """DELAY_JOBS off: run an unsaved job now, in the caller, with its hooks.
 
-    Exceptions propagate to the caller, as they would from a direct call.
+    Exceptions propagate to the caller, as they would from a direct call, and
+    nothing is saved; a success is saved as a succeeded row, so callers that
+    keep the returned Job (or a TaskResult id) work as with a worker.
     """
     performable = payload.load(job.payload)
     now = timezone.now()
@@ -317,6 +319,7 @@ def run_inline(job: Job) -> Job:
         _after_hook(performable, "after", job)
         raise
     job.status, job.result, job.finished_at = Job.Status.SUCCEEDED, _encode_result(job, result), now
+    job.save()
     _after_hook(performable, "success", job)
     _after_hook(performable, "after", job)
     return job

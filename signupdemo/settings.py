@@ -210,9 +210,15 @@ TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", 1 if IS_HEROKU_APP
 REMINDER_DELAY = timedelta(seconds=int(os.environ.get("REMINDER_DELAY", 24 * 60 * 60)))
 
 # The job queue. Every key is optional; see the README for the full list.
+_listen_url = os.environ.get("JOBS_LISTEN_URL", "")
 JOBS = {
     "MAX_ATTEMPTS": int(os.environ.get("JOBS_MAX_ATTEMPTS", 25)),
     "KEEP_SUCCEEDED": timedelta(days=1),
+    # JOBS_DELAY_JOBS=0 sends mail inside the request (debugging, benchmarks).
+    "DELAY_JOBS": os.environ.get("JOBS_DELAY_JOBS", "1") != "0",
+    # With PgBouncer in DATABASE_URL, set JOBS_LISTEN_URL to the direct URL
+    # (or to 0 to poll); see "Scaling workers" in the README.
+    "LISTEN_URL": False if _listen_url == "0" else (_listen_url or True),
 }
 
 # django.tasks (@task functions) goes through the same queue and workers.

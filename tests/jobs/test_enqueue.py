@@ -244,7 +244,7 @@ class TestDelayJobsOff:
     def _inline(self, settings):
         settings.JOBS = {**settings.JOBS, "DELAY_JOBS": False}
 
-    def test_runs_inline_with_hooks_and_saves_nothing(self):
+    def test_runs_inline_with_hooks_and_saves_the_success(self):
         job = enqueue(targets.NewsletterJob("now", ["x@example.com"]))
         assert job.status == Job.Status.SUCCEEDED and job.result == 1
         assert Event.names() == [
@@ -254,12 +254,13 @@ class TestDelayJobsOff:
             "hook:success",
             "hook:after",
         ]
-        assert Job.objects.count() == 0
+        assert list(Job.objects.values_list("pk", "status")) == [(job.pk, "succeeded")]
 
     def test_inline_errors_propagate_after_the_error_hooks(self):
         with pytest.raises(ValueError, match="not yet"):
             enqueue(targets.NewsletterJob("now", [], fail_times=1))
         assert Event.names()[-3:] == ["hook:error", "hook:failure", "hook:after"]
+        assert Job.objects.count() == 0
 
     def test_delay_runs_inline_through_the_json_round_trip(self):
         circle = CatCircle.objects.create(name="c")
