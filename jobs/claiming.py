@@ -27,20 +27,17 @@ RETURNING {columns}
 """
 
 
-def claim_due_jobs(
+def claim_statement(
     *,
-    worker_name: str,
     limit: int,
     now,
+    worker_name: str,
     queues=(),
     min_priority=None,
     max_priority=None,
     using="default",
-) -> list[Job]:
-    """Mark up to ``limit`` due jobs as running for ``worker_name``; return them.
-
-    Returned jobs are in run order: priority (higher first), run_at, id.
-    """
+) -> tuple[str, list]:
+    """The claim's SQL and parameters (exposed so tests can EXPLAIN it)."""
     connection = connections[using]
     filters, params = [], []
     if queues:
@@ -60,8 +57,19 @@ def claim_due_jobs(
         columns=", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields),
     )
     timestamp = connection.ops.adapt_datetimefield_value(now)
-    all_params = [worker_name, timestamp, timestamp, timestamp, *params, limit]
-    jobs = list(Job.objects.using(using).raw(sql, all_params))
+    return sql, [worker_name, timestamp, timestamp, timestamp, *params, limit]
+
+
+def claim_due_jobs(*, worker_name: str, limit: int, now, using="default", **filters) -> list[Job]:
+    """Mark up to ``limit`` due jobs as running for ``worker_name``; return them.
+
+    ``filters``: queues, min_priority, max_priority. Returned jobs are in run
+    order: priority (higher first), run_at, id.
+    """
+    sql, params = claim_statement(
+        limit=limit, now=now, worker_name=worker_name, using=using, **filters
+    )
+    jobs = list(Job.objects.using(using).raw(sql, params))
     jobs.sort(key=lambda job: (-job.priority, job.run_at, job.pk))
     return jobs
 

@@ -1,0 +1,102 @@
+"""Claiming's cost stays flat as history grows: the plans use partial indexes."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from jobs.claiming import claim_statement
+from jobs.models import Job
+
+pytestmark = pytest.mark.django_db
+
+FINISHED, FUTURE, DUE = 20_000, 5_000, 20
+READY_INDEXES = {"jobs_job_ready_idx", "jobs_job_ready_run_at_idx"}
+
+
+@pytest.fixture
+def big_table():
+    """Mostly history and far-future rows, a few due: the shape of a live queue."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                """
+                INSERT INTO jobs_job (name, queue, priority, payload, status, attempts, run_at,
+                                      locked_by, last_error, errors, created_at, updated_at,
+                                      finished_at)
+                SELECT 'history', 'default', 0, '{}'::jsonb, CASE WHEN mod(n, 10) = 0
+                       THEN 'failed' ELSE 'succeeded' END, 1, %(now)s - interval '1 day', '', '',
+                       '[]'::jsonb,
+                       %(now)s, %(now)s, %(now)s
+                  FROM generate_series(1, %(finished)s) AS n
+                UNION ALL
+                SELECT 'later', 'default', 0, '{}'::jsonb, 'ready', 0,
+                       %(now)s + interval '1 day' + n * interval '1 second',
+                       '', '', '[]'::jsonb, %(now)s, %(now)s, NULL
+                  FROM generate_series(1, %(future)s) AS n
+                """,
+                {"now": now, "finished": FINISHED, "future": FUTURE},
+            )
+            cursor.execute("ANALYZE jobs_job")
+        else:
+            stamp = connection.ops.adapt_datetimefield_value(now)
+            cursor.execute(
+                """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
+                INSERT INTO jobs_job (name, queue, priority, payload, status, attempts, run_at,
+                                      locked_by, last_error, errors, created_at, updated_at,
+                                      finished_at)
+                SELECT 'history', 'default', 0, '{}',
+                       CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'succeeded' END, 1,
+                       %s, '', '', '[]', %s, %s, %s FROM n
+                """,
+                [FINISHED, stamp, stamp, stamp, stamp],
+            )
+            cursor.execute(
+                """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
+                INSERT INTO jobs_job (name, queue, priority, payload, status, attempts, run_at,
+                                      locked_by, last_error, errors, created_at, updated_at)
+                SELECT 'later', 'default', 0, '{}', 'ready', 0, '2999-01-01 00:00:00',
+                       '', '', '[]', %s, %s FROM n
+                """,
+                [FUTURE, stamp, stamp],
+            )
+            cursor.execute("ANALYZE")
+    Job.objects.bulk_create(
+        Job(name="due", payload={}, run_at=now, created_at=now, updated_at=now) for _ in range(DUE)
+    )
+    assert Job.objects.count() == FINISHED + FUTURE + DUE
+
+
+def _plan(sql, params):
+    prefix = "EXPLAIN " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
+    with connection.cursor() as cursor:
+        cursor.execute(prefix + sql, params)
+        return "\n".join(str(row) for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"queues": ("default", "emails")}, {"min_priority": -5, "max_priority": 5}],
+    ids=["all-queues", "some-queues", "priority-range"],
+)
+def test_the_claim_reads_only_the_ready_index(big_table, filters):
+    sql, params = claim_statement(limit=4, now=timezone.now(), worker_name="w", **filters)
+    plan = _plan(sql, params)
+    # Either partial index on ready rows will do: both skip all history.
+    assert READY_INDEXES & set(re.findall(r"jobs_job_\w+_idx", plan)), plan
+    assert "Seq Scan on jobs_job" not in plan and "'SCAN jobs_job'" not in plan, plan
+
+
+def test_the_next_due_time_uses_its_index(big_table):
+    sql, params = (
+        Job.objects.filter(status="ready", run_at__gt=timezone.now())
+        .order_by("run_at")
+        .values("run_at")[:1]
+        .query.sql_with_params()
+    )
+    plan = _plan(sql, params)
+    assert READY_INDEXES & set(re.findall(r"jobs_job_\w+_idx", plan)), plan
