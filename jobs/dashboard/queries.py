@@ -1,0 +1,447 @@
+"""The dashboard's reads: a fixed number of queries per page, never one per row.
+
+List pages never COUNT(*): they fetch one row more than they show to know
+whether there is a next page, and page by keyset (the last row's sort key),
+so page 1000 costs what page 1 does. Each status is listed in an order its
+partial index on ``jobs_job`` already has.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.exceptions import BadRequest
+from django.db.models import Count, F, Min, Q
+from django.db.models.functions import TruncMinute
+from django.utils import timezone
+
+from ..conf import jobs_settings
+from ..models import Job, PausedQueue, Worker
+
+PAGE_SIZE = 50
+CHART_MINUTES = 60
+#: Columns a list row shows; the big JSON ones stay in the database.
+LIST_FIELDS = (
+    "id", "name", "queue", "priority", "status", "attempts", "max_attempts", "run_at",
+    "locked_at", "locked_by", "last_error", "failed_at", "finished_at", "created_at",
+)  # fmt: skip
+
+
+# -- overview ---------------------------------------------------------------------
+
+
+@dataclass
+class QueueStats:
+    """One queue's row on the overview."""
+
+    name: str
+    due: int = 0
+    scheduled: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    oldest_due_at: datetime | None = None
+    paused_at: datetime | None = None
+    succeeded_per_minute: list[int] = field(default_factory=lambda: [0] * CHART_MINUTES)
+    failed_per_minute: list[int] = field(default_factory=lambda: [0] * CHART_MINUTES)
+    now: datetime | None = None
+
+    @property
+    def ready(self) -> int:
+        return self.due + self.scheduled
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+    @property
+    def latency(self) -> timedelta | None:
+        """How long the oldest due job has waited (zero or more)."""
+        if self.oldest_due_at is None or self.now is None:
+            return None
+        return max(self.now - self.oldest_due_at, timedelta(0))
+
+    @property
+    def latency_display(self) -> str:
+        return duration(self.latency) if self.latency is not None else "-"
+
+    @property
+    def finished_last_hour(self) -> int:
+        return sum(self.succeeded_per_minute) + sum(self.failed_per_minute)
+
+    @property
+    def failed_last_hour(self) -> int:
+        return sum(self.failed_per_minute)
+
+    @property
+    def chart(self) -> "BarChart":
+        return BarChart.build(self.succeeded_per_minute, self.failed_per_minute, self.now)
+
+    def as_json(self) -> dict:
+        return {
+            "queue": self.name,
+            "paused": self.paused,
+            "counts": {
+                "due": self.due,
+                "scheduled": self.scheduled,
+                "running": self.running,
+                "succeeded": self.succeeded,
+                "failed": self.failed,
+            },
+            "latency_seconds": (
+                round(self.latency.total_seconds(), 3) if self.latency is not None else None
+            ),
+            "finished_last_hour": self.finished_last_hour,
+            "failed_last_hour": self.failed_last_hour,
+        }
+
+
+@dataclass
+class Overview:
+    queues: list[QueueStats]
+    total: QueueStats
+    workers: int
+    stale_workers: int
+    now: datetime
+
+
+def overview(now: datetime | None = None) -> Overview:
+    """Every queue's counts, latency and last hour, in five queries."""
+    now = now or timezone.now()
+    due = Q(status=Job.Status.READY, run_at__lte=now)
+    rows = (
+        Job.objects.order_by()
+        .values("queue")
+        .annotate(
+            due=Count("id", filter=due),
+            scheduled=Count("id", filter=Q(status=Job.Status.READY, run_at__gt=now)),
+            running=Count("id", filter=Q(status=Job.Status.RUNNING)),
+            succeeded=Count("id", filter=Q(status=Job.Status.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=Job.Status.FAILED)),
+            oldest_due_at=Min("run_at", filter=due),
+        )
+    )
+    queues: dict[str, QueueStats] = {}
+    for row in rows:
+        name = row.pop("queue")
+        queues[name] = QueueStats(name=name, now=now, **row)
+    for paused in PausedQueue.objects.all():
+        queues.setdefault(paused.queue, QueueStats(name=paused.queue, now=now))
+        queues[paused.queue].paused_at = paused.paused_at
+    for queue, status, index, n in _finished_by_minute(now):
+        stats = queues.setdefault(queue, QueueStats(name=queue, now=now))
+        per_minute = stats.failed_per_minute if status == "failed" else stats.succeeded_per_minute
+        per_minute[index] += n
+
+    stale_cutoff = now - timedelta(seconds=jobs_settings().HEARTBEAT_TIMEOUT)
+    workers = Worker.objects.aggregate(
+        live=Count("name", filter=Q(last_heartbeat_at__gte=stale_cutoff)),
+        stale=Count("name", filter=Q(last_heartbeat_at__lt=stale_cutoff)),
+    )
+    ordered = sorted(queues.values(), key=lambda q: q.name)
+    return Overview(
+        queues=ordered,
+        total=_total(ordered, now),
+        workers=workers["live"],
+        stale_workers=workers["stale"],
+        now=now,
+    )
+
+
+def _total(queues: list[QueueStats], now: datetime) -> QueueStats:
+    total = QueueStats(name="All queues", now=now)
+    for q in queues:
+        for name in ("due", "scheduled", "running", "succeeded", "failed"):
+            setattr(total, name, getattr(total, name) + getattr(q, name))
+        if q.oldest_due_at and (not total.oldest_due_at or q.oldest_due_at < total.oldest_due_at):
+            total.oldest_due_at = q.oldest_due_at
+        for i in range(CHART_MINUTES):
+            total.succeeded_per_minute[i] += q.succeeded_per_minute[i]
+            total.failed_per_minute[i] += q.failed_per_minute[i]
+    return total
+
+
+def chart_start(now: datetime) -> datetime:
+    """The first minute of the chart: the current minute is its last bar."""
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=CHART_MINUTES - 1)
+
+
+def _finished_by_minute(now: datetime):
+    """(queue, status, minute index, count) for jobs finished in the chart's hour.
+
+    Two grouped queries, each on its status's partial index (finished_at for
+    succeeded jobs, failed_at for failed ones).
+    """
+    start = chart_start(now)
+    for status, column in ((Job.Status.SUCCEEDED, "finished_at"), (Job.Status.FAILED, "failed_at")):
+        rows = (
+            Job.objects.filter(status=status, **{f"{column}__gte": start})
+            .order_by()
+            .annotate(minute=TruncMinute(column))
+            .values("queue", "minute")
+            .annotate(n=Count("id"))
+        )
+        for row in rows:
+            index = int((row["minute"] - start).total_seconds() // 60)
+            if 0 <= index < CHART_MINUTES:
+                yield row["queue"], status, index, row["n"]
+
+
+# -- a small SVG bar chart ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    succeeded_y: float
+    succeeded_height: float
+    failed_y: float
+    failed_height: float
+    label: str
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Geometry for a stacked bar chart of jobs finished per minute."""
+
+    bars: tuple[Bar, ...]
+    width: int
+    height: int
+    bar_width: float
+    peak: int
+    total: int
+    failed: int
+
+    @property
+    def summary(self) -> str:
+        minutes = len(self.bars)
+        return (
+            f"{self.total} jobs finished in the last {minutes} minutes "
+            f"({self.failed} failed); busiest minute: {self.peak}."
+        )
+
+    @classmethod
+    def build(cls, succeeded, failed, now=None, width=300, height=48) -> "BarChart":
+        totals = [s + f for s, f in zip(succeeded, failed, strict=True)]
+        peak = max(totals, default=0)
+        slot = width / max(len(totals), 1)
+        scale = (height - 2) / peak if peak else 0
+        start = chart_start(now) if now else None
+        bars = []
+        for i, (s, f) in enumerate(zip(succeeded, failed, strict=True)):
+            failed_height = f * scale
+            succeeded_height = s * scale
+            failed_y = height - failed_height
+            when = (start + timedelta(minutes=i)).strftime("%H:%M") if start else f"#{i + 1}"
+            bars.append(
+                Bar(
+                    x=round(i * slot + slot * 0.1, 2),
+                    succeeded_y=round(failed_y - succeeded_height, 2),
+                    succeeded_height=round(succeeded_height, 2),
+                    failed_y=round(failed_y, 2),
+                    failed_height=round(failed_height, 2),
+                    label=f"{when}: {s} succeeded, {f} failed",
+                )
+            )
+        return cls(
+            bars=tuple(bars),
+            width=width,
+            height=height,
+            bar_width=round(slot * 0.8, 2),
+            peak=peak,
+            total=sum(totals),
+            failed=sum(failed),
+        )
+
+
+# -- lists ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+def _encode_time(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _decode_time(text: str) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text)
+    if timezone.is_naive(value):
+        raise ValueError("cursor times carry their offset")
+    return value
+
+
+def _ready_keyset(cursor: str) -> Q:
+    """After (priority, run_at, id) in claim order: -priority, run_at, id.
+
+    ``priority <= p`` is a range on the leading column of jobs_job_ready_idx.
+    """
+    priority, run_at, pk = cursor.split(",")
+    priority, run_at, pk = int(priority), _decode_time(run_at), int(pk)
+    if run_at is None:
+        raise ValueError("ready jobs always have run_at")
+    return Q(priority__lte=priority) & (
+        Q(priority__lt=priority) | Q(run_at__gt=run_at) | Q(run_at=run_at, id__gt=pk)
+    )
+
+
+def _newest_first_keyset(column: str):
+    """After (column, id), newest first with empty times first (PostgreSQL's DESC)."""
+
+    def after(cursor: str) -> Q:
+        value, pk = cursor.split(",")
+        value, pk = _decode_time(value), int(pk)
+        if value is None:
+            return Q(**{f"{column}__isnull": True, "id__lt": pk}) | Q(
+                **{f"{column}__isnull": False}
+            )
+        return Q(**{f"{column}__lte": value}) & (Q(**{f"{column}__lt": value}) | Q(id__lt=pk))
+
+    return after
+
+
+def _running_keyset(cursor: str) -> Q:
+    return Q(id__gt=int(cursor))
+
+
+#: Per status: the order (matching its partial index), the keyset filter
+#: that continues after a cursor, and how a row becomes a cursor.
+LISTINGS = {
+    Job.Status.READY: (
+        (F("priority").desc(), F("run_at").asc(), F("id").asc()),
+        _ready_keyset,
+        lambda job: f"{job.priority},{_encode_time(job.run_at)},{job.pk}",
+    ),
+    Job.Status.RUNNING: (
+        (F("id").asc(),),
+        _running_keyset,
+        lambda job: str(job.pk),
+    ),
+    Job.Status.SUCCEEDED: (
+        (F("finished_at").desc(nulls_first=True), F("id").desc()),
+        _newest_first_keyset("finished_at"),
+        lambda job: f"{_encode_time(job.finished_at)},{job.pk}",
+    ),
+    Job.Status.FAILED: (
+        (F("failed_at").desc(nulls_first=True), F("id").desc()),
+        _newest_first_keyset("failed_at"),
+        lambda job: f"{_encode_time(job.failed_at)},{job.pk}",
+    ),
+}
+
+
+def filtered_jobs(status: str, *, queue: str = "", name: str = ""):
+    """Jobs of one status, narrowed by the list page's filters."""
+    jobs = Job.objects.filter(status=status)
+    if queue:
+        jobs = jobs.filter(queue=queue)
+    if name:
+        jobs = jobs.filter(name__icontains=name)
+    return jobs
+
+
+def job_page(
+    status: str, *, queue: str = "", name: str = "", after: str = "", size: int = PAGE_SIZE
+) -> JobPage:
+    """One page of a status's jobs, in one query and without counting.
+
+    ``after`` is the ``next_cursor`` of the previous page; a malformed one
+    is a BadRequest (400), not a silent first page.
+    """
+    ordering, keyset, cursor_of = LISTINGS[status]
+    jobs = filtered_jobs(status, queue=queue, name=name).only(*LIST_FIELDS).order_by(*ordering)
+    if after:
+        try:
+            jobs = jobs.filter(keyset(after))
+        except ValueError as exc:
+            raise BadRequest(f"Bad page cursor {after!r}.") from exc
+    rows = list(jobs[: size + 1])
+    has_next = len(rows) > size
+    rows = rows[:size]
+    return JobPage(jobs=rows, next_cursor=cursor_of(rows[-1]) if has_next else None)
+
+
+# -- one job ----------------------------------------------------------------------
+
+
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+# -- workers ----------------------------------------------------------------------
+
+
+@dataclass
+class WorkerRow:
+    worker: Worker
+    stale: bool
+    jobs: list[Job]
+    heartbeat_age: timedelta
+
+    @property
+    def heartbeat_age_display(self) -> str:
+        return duration(self.heartbeat_age)
+
+
+@dataclass(frozen=True)
+class WorkerList:
+    workers: list[WorkerRow]
+    #: Running jobs whose worker has no row (it crashed, or was deleted);
+    #: the next live worker gives them back after HEARTBEAT_TIMEOUT.
+    orphaned_jobs: list[Job]
+    heartbeat_timeout: float
+
+
+#: More running jobs than this is a sign of trouble, not a page to render.
+MAX_RUNNING_SHOWN = 500
+
+
+def workers(now: datetime | None = None) -> WorkerList:
+    """Every worker row with its current jobs, in two queries."""
+    now = now or timezone.now()
+    timeout = jobs_settings().HEARTBEAT_TIMEOUT
+    cutoff = now - timedelta(seconds=timeout)
+    running = (
+        Job.objects.filter(status=Job.Status.RUNNING)
+        .only(*LIST_FIELDS)
+        .order_by("locked_at", "id")[:MAX_RUNNING_SHOWN]
+    )
+    by_worker: dict[str, list[Job]] = {}
+    for job in running:
+        by_worker.setdefault(job.locked_by, []).append(job)
+    rows = [
+        WorkerRow(
+            worker=worker,
+            stale=worker.last_heartbeat_at < cutoff,
+            jobs=by_worker.pop(worker.name, []),
+            heartbeat_age=max(now - worker.last_heartbeat_at, timedelta(0)),
+        )
+        for worker in Worker.objects.order_by("hostname", "started_at", "name")
+    ]
+    orphaned = [job for jobs in by_worker.values() for job in jobs]
+    return WorkerList(workers=rows, orphaned_jobs=orphaned, heartbeat_timeout=timeout)
+
+
+# -- formatting -------------------------------------------------------------------
+
+
+def duration(value: timedelta) -> str:
+    """A short human duration: 0.4 s, 12 s, 3 min, 2 h 5 min, 3 d 4 h."""
+    seconds = value.total_seconds()
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"

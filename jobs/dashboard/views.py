@@ -1,0 +1,282 @@
+"""Dashboard views: staff only, reads from ``queries``, writes via the model verbs.
+
+Every page can also render just its live region (``?partial=1``), which the
+page's script fetches every few seconds; without JavaScript the pages are
+complete and every action is an ordinary POST form.
+"""
+
+from datetime import datetime
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from ..models import Job, PausedQueue
+from . import queries
+
+#: Seconds between live refreshes of a page's live region.
+REFRESH_SECONDS = 3
+
+
+def staff_required(view):
+    """Anonymous users go to log in; logged-in users who are not staff get 403.
+
+    (Django's staff_member_required sends both to a login page, which loops
+    for a user who is already logged in.)
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            # After logging in, come back to the page, never to a POST-only URL.
+            target = (
+                request.get_full_path() if request.method == "GET" else reverse("jobs:overview")
+            )
+            return redirect_to_login(target)
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied("The jobs dashboard is for staff.")
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapper)
+
+
+def _page(request, template: str, context: dict) -> HttpResponse:
+    """The whole page, or only its live region when the page script asks."""
+    live = template.replace("jobs/", "jobs/_", 1)
+    query = request.GET.copy()
+    query.pop("partial", None)
+    # Where action forms come back to: this page, never its live fragment.
+    context["now"] = timezone.now()
+    context["here"] = f"{request.path}?{query.urlencode()}" if query else request.path
+    if request.GET.get("partial"):
+        return render(request, live, context)
+    query["partial"] = "1"
+    try:
+        admin_url = reverse("admin:jobs_job_changelist")
+    except NoReverseMatch:
+        admin_url = None
+    context = {
+        "live_template": live,
+        "live_url": f"{request.path}?{query.urlencode()}",
+        "refresh_seconds": REFRESH_SECONDS,
+        "admin_url": admin_url,
+        "statuses": Job.Status,
+        **context,
+    }
+    return render(request, template, context)
+
+
+# -- pages ------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def overview(request):
+    return _page(request, "jobs/overview.html", {"nav": "overview", "overview": queries.overview()})
+
+
+@staff_required
+@require_GET
+def stats(request):
+    """The overview as JSON, for monitoring and scripts."""
+    data = queries.overview()
+    return JsonResponse(
+        {
+            "at": data.now.isoformat(),
+            "workers": {"live": data.workers, "stale": data.stale_workers},
+            "total": data.total.as_json(),
+            "queues": [q.as_json() for q in data.queues],
+        }
+    )
+
+
+@staff_required
+@require_GET
+def job_list(request, status):
+    if status not in Job.Status.values:
+        raise Http404(f"No job status {status!r}.")
+    queue = request.GET.get("queue", "").strip()
+    name = request.GET.get("name", "").strip()
+    page = queries.job_page(status, queue=queue, name=name, after=request.GET.get("after", ""))
+    filters = {k: v for k, v in (("queue", queue), ("name", name)) if v}
+    next_url = (
+        f"{request.path}?{urlencode({**filters, 'after': page.next_cursor})}"
+        if page.next_cursor
+        else None
+    )
+    first_url = f"{request.path}?{urlencode(filters)}" if filters else request.path
+    return _page(
+        request,
+        "jobs/job_list.html",
+        {
+            "nav": status,
+            "status": Job.Status(status),
+            "page": page,
+            "queue": queue,
+            "name": name,
+            "filtered": bool(filters),
+            "is_first_page": not request.GET.get("after"),
+            "next_url": next_url,
+            "first_url": first_url,
+        },
+    )
+
+
+def _parse_time(value):
+    """An error entry's ISO time as a datetime, or None if it has none we can read."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@staff_required
+@require_GET
+def job_detail(request, pk):
+    job = get_object_or_404(Job, pk=pk)
+    errors = [
+        {**error, "number": len(job.errors) - i, "at_time": _parse_time(error.get("at"))}
+        for i, error in enumerate(reversed(job.errors))
+    ]
+    return _page(
+        request,
+        "jobs/job_detail.html",
+        {
+            "nav": job.status,
+            "job": job,
+            "payload": queries.pretty_json(job.payload),
+            "result": queries.pretty_json(job.result) if job.result is not None else None,
+            "errors": errors,
+        },
+    )
+
+
+@staff_required
+@require_GET
+def workers(request):
+    return _page(request, "jobs/workers.html", {"nav": "workers", "workers": queries.workers()})
+
+
+# -- actions ----------------------------------------------------------------------
+
+
+def _back(request, fallback: str):
+    """Redirect to the form's ``next`` if it is one of our own URLs."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = fallback
+    return redirect(target)
+
+
+def _one_job_action(verb: str, done: str, refused: str, fallback_to_list: bool = False):
+    """A view applying ``Job.objects.<verb>()`` to one job, with a message either way."""
+
+    @staff_required
+    @require_POST
+    def action(request, pk):
+        job = Job.objects.filter(pk=pk).only("id", "status").first()
+        if job is None:
+            messages.warning(request, f"Job {pk} no longer exists.")
+            return _back(request, reverse("jobs:overview"))
+        affected = getattr(Job.objects.filter(pk=pk), verb)()
+        if affected:
+            messages.success(request, done.format(pk=pk))
+        else:
+            messages.warning(request, refused.format(pk=pk, status=job.status))
+        if fallback_to_list and affected:
+            fallback = reverse("jobs:list", args=[job.status])
+        else:
+            fallback = reverse("jobs:job", args=[pk])
+        return _back(request, fallback)
+
+    action.__name__ = f"{verb}_job"
+    return action
+
+
+retry_job = _one_job_action(
+    "retry",
+    done="Job {pk} will run again now, with fresh attempts.",
+    refused="Job {pk} was not retried: it is {status}, and only failed or waiting jobs can be.",
+)
+run_job_now = _one_job_action(
+    "run_now",
+    done="Job {pk} is due now.",
+    refused="Job {pk} was not moved: it is {status}, and only waiting jobs can be run now.",
+)
+discard_job = _one_job_action(
+    "discard",
+    done="Job {pk} was discarded.",
+    refused="Job {pk} was not discarded: it is running; its worker owns it until it finishes.",
+    fallback_to_list=True,
+)
+
+
+def _failed_filtered(request):
+    queue = request.POST.get("queue", "").strip()
+    name = request.POST.get("name", "").strip()
+    where = "".join(
+        f" {label} {value!r}"
+        for label, value in (("in queue", queue), ("named like", name))
+        if value
+    )
+    return queries.filtered_jobs(Job.Status.FAILED, queue=queue, name=name), where
+
+
+@staff_required
+@require_POST
+def retry_failed(request):
+    jobs, where = _failed_filtered(request)
+    n = jobs.retry()
+    messages.success(request, f"Retrying {n} failed job{'s' if n != 1 else ''}{where}.")
+    return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
+
+
+@staff_required
+@require_POST
+def discard_failed(request):
+    jobs, where = _failed_filtered(request)
+    n = jobs.discard()
+    messages.success(request, f"Discarded {n} failed job{'s' if n != 1 else ''}{where}.")
+    return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
+
+
+def _queue_name(request) -> str:
+    queue = request.POST.get("queue", "").strip()
+    if not queue or len(queue) > PausedQueue._meta.get_field("queue").max_length:
+        raise BadRequest("Name the queue to pause or resume.")
+    return queue
+
+
+@staff_required
+@require_POST
+def pause_queue(request):
+    queue = _queue_name(request)
+    _, created = PausedQueue.objects.get_or_create(queue=queue)
+    if created:
+        messages.success(request, f"Queue {queue!r} is paused: workers claim nothing from it.")
+    else:
+        messages.info(request, f"Queue {queue!r} was already paused.")
+    return _back(request, reverse("jobs:overview"))
+
+
+@staff_required
+@require_POST
+def resume_queue(request):
+    queue = _queue_name(request)
+    deleted, _ = PausedQueue.objects.filter(queue=queue).delete()
+    if deleted:
+        messages.success(request, f"Queue {queue!r} is running again.")
+    else:
+        messages.info(request, f"Queue {queue!r} was not paused.")
+    return _back(request, reverse("jobs:overview"))

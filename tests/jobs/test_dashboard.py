@@ -1,0 +1,398 @@
+"""The dashboard: who may see it, what each page shows, and what each action does."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.contrib.messages import get_messages
+from django.shortcuts import resolve_url
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.claiming import claim_due_jobs
+from jobs.models import Job, PausedQueue, Worker
+from tests.jobs.jobrows import make_job
+
+pytestmark = pytest.mark.django_db
+
+JOB = object()  # stands for the test job's pk in the URL tables below
+
+PAGES = [
+    ("jobs:overview", ()),
+    ("jobs:stats", ()),
+    ("jobs:workers", ()),
+    *[("jobs:list", (status,)) for status in Job.Status.values],
+    ("jobs:job", (JOB,)),
+]
+ACTIONS = [
+    ("jobs:retry", (JOB,)),
+    ("jobs:run_now", (JOB,)),
+    ("jobs:discard", (JOB,)),
+    ("jobs:retry_failed", ()),
+    ("jobs:discard_failed", ()),
+    ("jobs:pause", ()),
+    ("jobs:resume", ()),
+]
+
+
+def _url(name, args, job):
+    return reverse(name, args=[job.pk if arg is JOB else arg for arg in args])
+
+
+def _ids(table):
+    return [f"{name}{''.join(f'-{a}' for a in args if a is not JOB)}" for name, args in table]
+
+
+@pytest.fixture
+def job():
+    return make_job("failed", queue="emails")
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    """A client logged in as staff who is not a superuser: staff is enough."""
+    user = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def _messages(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+# -- permissions ------------------------------------------------------------------
+
+
+class TestPermissions:
+    @pytest.mark.parametrize(("name", "args"), PAGES, ids=_ids(PAGES))
+    def test_anonymous_pages_go_to_login(self, client, job, name, args):
+        url = _url(name, args, job)
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(resolve_url(settings.LOGIN_URL) + "?next=")
+        assert client.get(url, {"partial": "1"}).status_code == 302
+
+    @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
+    def test_anonymous_actions_go_to_login_and_do_nothing(self, client, job, name, args):
+        response = client.post(_url(name, args, job), {"queue": "emails"})
+        assert response.status_code == 302
+        # After logging in they land on the overview, not on a POST-only URL.
+        assert response["Location"] == (
+            f"{resolve_url(settings.LOGIN_URL)}?next={reverse('jobs:overview')}"
+        )
+        assert Job.objects.get(pk=job.pk).status == "failed"
+        assert not PausedQueue.objects.exists()
+
+    @pytest.mark.parametrize(("name", "args"), PAGES + ACTIONS, ids=_ids(PAGES + ACTIONS))
+    def test_users_who_are_not_staff_are_forbidden(
+        self, client, django_user_model, job, name, args
+    ):
+        client.force_login(django_user_model.objects.create_user("ada", password="x"))
+        method = client.post if (name, args) in ACTIONS else client.get
+        assert method(_url(name, args, job), {"queue": "emails"}).status_code == 403
+        assert Job.objects.get(pk=job.pk).status == "failed"
+        assert not PausedQueue.objects.exists()
+
+    @pytest.mark.parametrize(("name", "args"), PAGES, ids=_ids(PAGES))
+    def test_staff_see_pages(self, staff, job, name, args):
+        url = _url(name, args, job)
+        assert staff.get(url).status_code == 200
+        assert staff.get(url, {"partial": "1"}).status_code == 200
+
+    @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
+    def test_staff_act_and_are_sent_back(self, staff, job, name, args):
+        response = staff.post(_url(name, args, job), {"queue": "emails"})
+        assert response.status_code == 302
+        assert _messages(response)
+
+    @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
+    def test_actions_are_post_only(self, staff, job, name, args):
+        assert staff.get(_url(name, args, job), {"queue": "emails"}).status_code == 405
+        assert Job.objects.get(pk=job.pk).status == "failed"
+
+    @pytest.mark.parametrize(("name", "args"), PAGES, ids=_ids(PAGES))
+    def test_pages_do_not_take_posts(self, staff, job, name, args):
+        assert staff.post(_url(name, args, job)).status_code == 405
+
+    def test_inactive_staff_are_forbidden(self, client, django_user_model):
+        user = django_user_model.objects.create_user("old", password="x", is_staff=True)
+        client.force_login(user)
+        user.is_active = False
+        user.save()
+        # Django's default backend logs inactive users out: back to login.
+        assert client.get(reverse("jobs:overview")).status_code == 302
+
+    def test_actions_need_the_csrf_token(self, admin_user, job):
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(admin_user)
+        url = reverse("jobs:retry", args=[job.pk])
+        assert browser.post(url).status_code == 403
+        assert Job.objects.get(pk=job.pk).status == "failed"
+
+        page = browser.get(reverse("jobs:job", args=[job.pk]))
+        token = page.context["csrf_token"]
+        assert f'name="csrfmiddlewaretoken" value="{token}"' in page.content.decode()
+        assert browser.post(url, {"csrfmiddlewaretoken": str(token)}).status_code == 302
+        assert Job.objects.get(pk=job.pk).status == "ready"
+
+    def test_responses_are_not_cached(self, staff):
+        response = staff.get(reverse("jobs:overview"))
+        assert "no-cache" in response["Cache-Control"]
+
+
+# -- pages ------------------------------------------------------------------------
+
+
+class TestOverview:
+    def test_counts_latency_and_pause_state_per_queue(self, staff):
+        now = timezone.now()
+        make_job("ready", queue="emails", run_at=now - timedelta(minutes=5, seconds=10))
+        make_job("ready", queue="emails", run_at=now + timedelta(hours=1))
+        make_job("running", queue="emails")
+        make_job("failed", queue="reports")
+        make_job("succeeded", queue="reports")
+        PausedQueue.objects.create(queue="reports")
+        body = staff.get(reverse("jobs:overview")).content.decode()
+        assert '<span class="jd-tile-n">5 min</span> oldest due job' in body
+        assert '<span class="jd-badge jd-badge-paused">Paused</span>' in body
+        assert 'aria-label="Resume queue reports"' in body
+        assert 'aria-label="Pause queue emails"' in body
+        assert '<svg class="jd-chart jd-chart-large"' in body
+        assert "2 jobs finished in the last 60 minutes (1 failed)" in body
+
+    def test_stats_json(self, staff):
+        make_job("ready", queue="emails", run_at=timezone.now() - timedelta(seconds=30))
+        make_job("failed", queue="emails")
+        data = staff.get(reverse("jobs:stats")).json()
+        [emails] = data["queues"]
+        assert emails["queue"] == "emails"
+        assert emails["counts"] == {
+            "due": 1, "scheduled": 0, "running": 0, "succeeded": 0, "failed": 1,
+        }  # fmt: skip
+        assert 30 <= emails["latency_seconds"] < 60
+        assert (emails["failed_last_hour"], emails["paused"]) == (1, False)
+        assert data["workers"] == {"live": 0, "stale": 0}
+
+    def test_empty(self, staff):
+        assert "No jobs yet" in staff.get(reverse("jobs:overview")).content.decode()
+
+    def test_the_live_region_renders_alone(self, staff):
+        make_job("failed", queue="emails")
+        response = staff.get(reverse("jobs:overview"), {"partial": "1"})
+        body = response.content.decode()
+        assert "<html" not in body
+        assert "<code>emails</code>" in body
+        # Action forms in a fragment come back to the page, not to the fragment.
+        assert 'name="next" value="/jobs/"' in body
+
+
+class TestLists:
+    def test_filters_by_queue_and_name(self, staff):
+        wanted = make_job("failed", queue="emails", name="signupdemo.mailers.confirm")
+        make_job("failed", queue="emails", name="signupdemo.tasks.reminder")
+        make_job("failed", queue="default", name="signupdemo.mailers.confirm")
+        response = staff.get(
+            reverse("jobs:list", args=["failed"]), {"queue": "emails", "name": "MAILERS"}
+        )
+        assert [job.pk for job in response.context["page"].jobs] == [wanted.pk]
+
+    def test_rows_link_to_the_job_and_offer_its_actions(self, staff):
+        failed = make_job("failed")
+        body = staff.get(reverse("jobs:list", args=["failed"])).content.decode()
+        assert f'href="{reverse("jobs:job", args=[failed.pk])}"' in body
+        assert f'action="{reverse("jobs:retry", args=[failed.pk])}"' in body
+        assert f'action="{reverse("jobs:discard", args=[failed.pk])}"' in body
+        assert "RuntimeError: boom" in body
+
+    def test_running_jobs_offer_no_actions(self, staff):
+        running = make_job("running")
+        body = staff.get(reverse("jobs:list", args=["running"])).content.decode()
+        assert "host:1:abc" in body
+        assert reverse("jobs:discard", args=[running.pk]) not in body
+
+    def test_unknown_status_is_404(self, staff):
+        assert staff.get("/jobs/lost/").status_code == 404
+
+    def test_a_bad_cursor_is_400(self, staff):
+        url = reverse("jobs:list", args=["failed"])
+        assert staff.get(url, {"after": "yesterday,1"}).status_code == 400
+        assert staff.get(url, {"after": "2026-01-01T00:00:00,1"}).status_code == 400
+
+
+class TestJobPage:
+    def test_payload_errors_and_timestamps(self, staff):
+        job = make_job("failed", payload={"kwargs": {"to": "ada@example.com"}})
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "{\n  &quot;kwargs&quot;: {\n    &quot;to&quot;: &quot;ada@example.com&quot;" in body
+        assert "Errors (3)" in body
+        assert body.count("Traceback (most recent call last):") == 3
+        assert '<details class="jd-error-entry" id="error-3" open>' in body
+        assert "Attempts</dt><dd>3 (default maximum)" in body
+        for action in ("jobs:retry", "jobs:discard"):
+            assert f'action="{reverse(action, args=[job.pk])}"' in body
+        assert reverse("jobs:run_now", args=[job.pk]) not in body
+
+    def test_a_scheduled_job_can_run_now(self, staff):
+        job = make_job("ready", run_at=timezone.now() + timedelta(hours=2))
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert f'action="{reverse("jobs:run_now", args=[job.pk])}"' in body
+        assert "scheduled, runs in 1" in body  # "1 hour, 59 minutes"
+
+    def test_a_running_job_has_no_actions(self, staff):
+        job = make_job("running")
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "its worker owns it until it finishes" in body
+        assert 'class="jd-inline-form"' not in body
+
+    def test_result_of_a_succeeded_job(self, staff):
+        job = make_job("succeeded", result={"sent": 2})
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "&quot;sent&quot;: 2" in body
+        assert "No errors." in body
+
+    def test_missing_job_is_404(self, staff):
+        assert staff.get(reverse("jobs:job", args=[999999])).status_code == 404
+
+
+class TestWorkersPage:
+    def test_live_and_stale_workers_with_their_jobs(self, staff, settings):
+        settings.JOBS = {**settings.JOBS, "HEARTBEAT_TIMEOUT": 60}
+        now = timezone.now()
+        Worker.objects.create(
+            name="web.1:7:aaa", hostname="web.1", pid=7, queues=["emails"], concurrency=4,
+            last_heartbeat_at=now - timedelta(seconds=5),
+        )  # fmt: skip
+        Worker.objects.create(
+            name="web.2:8:bbb",
+            hostname="web.2",
+            pid=8,
+            last_heartbeat_at=now - timedelta(minutes=5),
+        )
+        mine = make_job("running", locked_by="web.1:7:aaa", name="signupdemo.mailers.confirm")
+        orphan = make_job("running", locked_by="gone:9:ccc")
+        response = staff.get(reverse("jobs:workers"))
+        body = response.content.decode()
+        live, stale = response.context["workers"].workers
+        assert (live.stale, stale.stale) == (False, True)
+        assert [job.pk for job in live.jobs] == [mine.pk]
+        assert "1 of 4" in body and "signupdemo.mailers.confirm" in body
+        assert '<tr class="jd-row-stale">' in body
+        assert "Running jobs without a worker" in body
+        assert reverse("jobs:job", args=[orphan.pk]) in body
+
+    def test_none(self, staff):
+        assert "No workers are running" in staff.get(reverse("jobs:workers")).content.decode()
+
+
+# -- actions ----------------------------------------------------------------------
+
+
+class TestOneJobActions:
+    def test_retry_a_failed_job(self, staff):
+        job = make_job("failed")
+        response = staff.post(reverse("jobs:retry", args=[job.pk]))
+        assert response["Location"] == reverse("jobs:job", args=[job.pk])
+        assert _messages(response) == [f"Job {job.pk} will run again now, with fresh attempts."]
+        job.refresh_from_db()
+        assert (job.status, job.attempts, job.failed_at) == ("ready", 0, None)
+
+    def test_run_a_scheduled_job_now(self, staff):
+        job = make_job("ready", run_at=timezone.now() + timedelta(days=1))
+        staff.post(reverse("jobs:run_now", args=[job.pk]))
+        job.refresh_from_db()
+        assert job.run_at <= timezone.now()
+
+    def test_discard_goes_back_to_the_list(self, staff):
+        job = make_job("failed")
+        response = staff.post(reverse("jobs:discard", args=[job.pk]))
+        assert response["Location"] == reverse("jobs:list", args=["failed"])
+        assert not Job.objects.filter(pk=job.pk).exists()
+
+    @pytest.mark.parametrize("action", ["jobs:retry", "jobs:run_now", "jobs:discard"])
+    def test_running_jobs_are_left_alone(self, staff, action):
+        job = make_job("running")
+        before = Job.objects.values().get(pk=job.pk)
+        response = staff.post(reverse(action, args=[job.pk]))
+        [message] = get_messages(response.wsgi_request)
+        assert message.level_tag == "warning" and "running" in str(message)
+        assert Job.objects.values().get(pk=job.pk) == before
+
+    def test_a_job_already_gone(self, staff):
+        response = staff.post(reverse("jobs:retry", args=[424242]))
+        assert response["Location"] == reverse("jobs:overview")
+        assert _messages(response) == ["Job 424242 no longer exists."]
+
+    def test_back_to_next_but_only_on_this_site(self, staff):
+        job = make_job("failed")
+        here = reverse("jobs:list", args=["failed"]) + "?queue=default"
+        response = staff.post(reverse("jobs:retry", args=[job.pk]), {"next": here})
+        assert response["Location"] == here
+        evil = staff.post(reverse("jobs:retry", args=[job.pk]), {"next": "https://evil.example/"})
+        assert evil["Location"] == reverse("jobs:job", args=[job.pk])
+
+
+class TestBulkActions:
+    def test_retry_failed_jobs_of_one_queue(self, staff):
+        emails = [make_job("failed", queue="emails") for _ in range(3)]
+        other = make_job("failed", queue="default")
+        running = make_job("running", queue="emails")
+        response = staff.post(reverse("jobs:retry_failed"), {"queue": "emails"})
+        assert _messages(response) == ["Retrying 3 failed jobs in queue 'emails'."]
+        assert set(Job.objects.filter(status="ready").values_list("pk", flat=True)) == {
+            job.pk for job in emails
+        }
+        assert Job.objects.get(pk=other.pk).status == "failed"
+        assert Job.objects.get(pk=running.pk).status == "running"
+
+    def test_discard_every_failed_job(self, staff):
+        for queue in ("emails", "default"):
+            make_job("failed", queue=queue)
+        kept = [make_job(status) for status in ("ready", "running", "succeeded")]
+        response = staff.post(reverse("jobs:discard_failed"))
+        assert response["Location"] == reverse("jobs:list", args=["failed"])
+        assert _messages(response) == ["Discarded 2 failed jobs."]
+        assert set(Job.objects.values_list("pk", flat=True)) == {job.pk for job in kept}
+
+    def test_the_failed_list_offers_bulk_actions_for_its_filters(self, staff):
+        make_job("failed", queue="emails")
+        body = staff.get(reverse("jobs:list", args=["failed"]), {"queue": "emails"}).content
+        body = body.decode()
+        assert f'action="{reverse("jobs:retry_failed")}"' in body
+        assert '<input type="hidden" name="queue" value="emails">' in body
+        assert "data-confirm=" in body
+
+
+class TestPauseAndResume:
+    def test_pause_stops_claiming_and_resume_restarts_it(self, staff):
+        job = make_job("ready", queue="emails")
+        response = staff.post(reverse("jobs:pause"), {"queue": "emails"})
+        assert response["Location"] == reverse("jobs:overview")
+        assert list(PausedQueue.objects.values_list("queue", flat=True)) == ["emails"]
+        assert claim_due_jobs(worker_name="w", limit=10, now=timezone.now()) == []
+
+        staff.post(reverse("jobs:resume"), {"queue": "emails"})
+        assert not PausedQueue.objects.exists()
+        claimed = claim_due_jobs(worker_name="w", limit=10, now=timezone.now())
+        assert [j.pk for j in claimed] == [job.pk]
+
+    def test_twice_is_harmless(self, staff):
+        staff.post(reverse("jobs:pause"), {"queue": "emails"})
+        again = staff.post(reverse("jobs:pause"), {"queue": "emails"})
+        # (Messages pile up: nobody followed the redirects to read them.)
+        assert _messages(again)[-1] == "Queue 'emails' was already paused."
+        assert PausedQueue.objects.count() == 1
+        staff.post(reverse("jobs:resume"), {"queue": "emails"})
+        again = staff.post(reverse("jobs:resume"), {"queue": "emails"})
+        assert _messages(again)[-1] == "Queue 'emails' was not paused."
+
+    def test_a_queue_must_be_named(self, staff):
+        assert staff.post(reverse("jobs:pause"), {"queue": " "}).status_code == 400
+        assert staff.post(reverse("jobs:pause"), {"queue": "x" * 101}).status_code == 400
+        assert not PausedQueue.objects.exists()
+
+    def test_a_paused_queue_with_no_jobs_still_shows_on_the_overview(self, staff):
+        PausedQueue.objects.create(queue="reports")
+        data = json.loads(staff.get(reverse("jobs:stats")).content)
+        assert [(q["queue"], q["paused"]) for q in data["queues"]] == [("reports", True)]
