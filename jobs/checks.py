@@ -51,6 +51,8 @@ def check_jobs_setting(app_configs, **kwargs):
         or not -32768 <= config.DEFAULT_PRIORITY <= 32767
     ):
         invalid("DEFAULT_PRIORITY", "an integer from -32768 to 32767")
+    if not isinstance(config.MAX_PAYLOAD_BYTES, int) or config.MAX_PAYLOAD_BYTES < 1024:
+        invalid("MAX_PAYLOAD_BYTES", "an integer of at least 1024")
     if not isinstance(config.CONCURRENCY, int) or config.CONCURRENCY < 1:
         invalid("CONCURRENCY", "a positive integer")
     if not isinstance(config.LISTEN_URL, bool | str):

@@ -9,6 +9,7 @@ just as exclusive.
 
 from django.db import connections
 
+from .clock import now_sql
 from .models import Job, PausedQueue
 
 NOTIFY_CHANNEL = "jobs_enqueued"
@@ -16,10 +17,10 @@ NOTIFY_CHANNEL = "jobs_enqueued"
 _CLAIM_SQL = """
 UPDATE {job}
    SET status = 'running', attempts = attempts + 1,
-       locked_by = %s, locked_at = %s, updated_at = %s
+       locked_by = %s, locked_at = {now}, updated_at = {now}
  WHERE id IN (
        SELECT id FROM {job}
-        WHERE status = 'ready' AND run_at <= %s{filters}
+        WHERE status = 'ready' AND run_at <= {now}{filters}
           AND NOT EXISTS (SELECT 1 FROM {paused} p WHERE p.queue = {job}.queue)
         ORDER BY priority DESC, run_at, id
         LIMIT %s{lock})
@@ -30,14 +31,18 @@ RETURNING {columns}
 def claim_statement(
     *,
     limit: int,
-    now,
     worker_name: str,
+    now=None,
     queues=(),
     min_priority=None,
     max_priority=None,
     using="default",
 ) -> tuple[str, list]:
-    """The claim's SQL and parameters (exposed so tests can EXPLAIN it)."""
+    """The claim's SQL and parameters (exposed so tests can EXPLAIN it).
+
+    ``now=None`` compares run_at with the database's clock, as workers do, so
+    a worker whose own clock is off neither runs jobs early nor starves them.
+    """
     connection = connections[using]
     filters, params = [], []
     if queues:
@@ -55,12 +60,17 @@ def claim_statement(
         filters="".join(f" AND {f}" for f in filters),
         lock=" FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else "",
         columns=", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields),
+        now="%s" if now is not None else now_sql(connection.vendor),
     )
+    if now is None:
+        return sql, [worker_name, *params, limit]
     timestamp = connection.ops.adapt_datetimefield_value(now)
     return sql, [worker_name, timestamp, timestamp, timestamp, *params, limit]
 
 
-def claim_due_jobs(*, worker_name: str, limit: int, now, using="default", **filters) -> list[Job]:
+def claim_due_jobs(
+    *, worker_name: str, limit: int, now=None, using="default", **filters
+) -> list[Job]:
     """Mark up to ``limit`` due jobs as running for ``worker_name``; return them.
 
     ``filters``: queues, min_priority, max_priority. Returned jobs are in run

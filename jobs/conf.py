@@ -37,6 +37,8 @@ class JobsSettings:
     HEARTBEAT_TIMEOUT: float = 60.0
     #: Seconds a stopping worker lets a running job finish (Heroku kills at 30).
     SHUTDOWN_TIMEOUT: float = 20.0
+    #: Largest payload (arguments as JSON) a job may carry; pass ids for big data.
+    MAX_PAYLOAD_BYTES: int = 1024 * 1024
     #: Extra module prefixes the worker may call into, beyond installed apps.
     ALLOWED_MODULES: tuple[str, ...] = ()
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from . import claiming, payload
 from .conf import jobs_settings
 from .models import Job
+from .running import payload_size
 
 PRIORITY_RANGE = range(-32768, 32768)  # SmallIntegerField
 
@@ -76,12 +77,19 @@ def _job_row(call, name, *, priority, run_at, queue, max_attempts=None, max_run_
             max_run_time = max_run_time.total_seconds()
         if not isinstance(max_run_time, int | float) or max_run_time <= 0:
             raise ValueError(f"max_run_time must be positive seconds, not {max_run_time!r}.")
+    data = {"v": payload.FORMAT_VERSION, **call}
+    size, limit = payload_size(data), config.MAX_PAYLOAD_BYTES
+    if size > limit:
+        raise ValueError(
+            f"{name}: the job's arguments take {size:,} bytes as JSON, over "
+            f"JOBS['MAX_PAYLOAD_BYTES'] ({limit:,}). Store big data elsewhere and pass its id."
+        )
     return Job(
         name=name[:255],
         queue=queue,
         priority=priority,
         run_at=run_at,
-        payload={"v": payload.FORMAT_VERSION, **call},
+        payload=data,
         max_attempts=max_attempts,
         max_run_time=max_run_time,
         created_at=now,

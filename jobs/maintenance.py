@@ -1,10 +1,9 @@
 """Housekeeping every worker does between jobs: crash recovery and pruning."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Q
-from django.utils import timezone
 
 from . import payload
 from .conf import jobs_settings
@@ -20,14 +19,14 @@ class WorkerLost(Exception):
     """Recorded on a job whose worker stopped heartbeating while running it."""
 
 
-def recover_abandoned_jobs(now=None) -> int:
+def recover_abandoned_jobs(now: datetime) -> int:
     """Give back the jobs of workers that stopped heartbeating.
 
     The lost attempt counts (it already did, at claim), so a job that kills
     its worker every time ends up failed instead of looping forever. Returns
-    how many jobs were recovered.
+    how many jobs were recovered. ``now`` is the database's time, as the
+    worker's DatabaseClock tells it.
     """
-    now = now or timezone.now()
     cutoff = now - timedelta(seconds=jobs_settings().HEARTBEAT_TIMEOUT)
     dead = list(Worker.objects.filter(last_heartbeat_at__lt=cutoff).values_list("name", flat=True))
     live = Worker.objects.filter(last_heartbeat_at__gte=cutoff).values("name")
@@ -45,7 +44,8 @@ def recover_abandoned_jobs(now=None) -> int:
             performable = payload.load(job.payload)
         except Exception:
             performable = None  # still recoverable; only its hooks are lost
-        outcome = fail_attempt(job, error, performable)
+        # Back at once: a crash is more often the platform's doing than the job's.
+        outcome = fail_attempt(job, error, performable, now=now, retry_now=True)
         if outcome != "lost":
             recovered += 1
             logger.warning(
@@ -60,9 +60,8 @@ def recover_abandoned_jobs(now=None) -> int:
     return recovered
 
 
-def prune_succeeded(now=None) -> int:
+def prune_succeeded(now: datetime) -> int:
     """Delete succeeded jobs older than KEEP_SUCCEEDED, a batch at a time."""
-    now = now or timezone.now()
     cutoff = now - jobs_settings().KEEP_SUCCEEDED
     old = Job.objects.filter(status=Job.Status.SUCCEEDED, finished_at__lt=cutoff)
     ids = list(old.values_list("id", flat=True)[:PRUNE_BATCH])

@@ -7,13 +7,15 @@ overwrite what the worker that took over recorded.
 """
 
 import ctypes
+import json
 import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from traceback import format_exception
 
 from django.db import InterfaceError, OperationalError, connection
@@ -26,6 +28,8 @@ from .models import Job
 logger = logging.getLogger("jobs")
 
 TRACEBACK_LIMIT = 20_000
+
+Clock = Callable[[], datetime]
 #: Seconds to keep retrying an outcome write while the database is away.
 RECORD_PATIENCE = 120.0
 
@@ -123,6 +127,10 @@ def error_entry(job: Job, exc: BaseException, now) -> dict:
     }
 
 
+def payload_size(data) -> int:
+    return len(json.dumps(data, separators=(",", ":")))
+
+
 def summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
@@ -130,13 +138,13 @@ def summary(exc: BaseException) -> str:
 # -- outcome ------------------------------------------------------------------------
 
 
-def record(job: Job, **fields) -> bool:
+def record(job: Job, now, **fields) -> bool:
     """Apply ``fields`` if we still hold the job's claim; False if it was lost.
 
     A job's outcome must not be lost to a database restart, so connection
     errors are retried (with backoff) for up to RECORD_PATIENCE seconds.
     """
-    fields.setdefault("updated_at", timezone.now())
+    fields["updated_at"] = now
     claim = Job.objects.filter(
         pk=job.pk, status=Job.Status.RUNNING, locked_by=job.locked_by, attempts=job.attempts
     )
@@ -159,20 +167,23 @@ def record(job: Job, **fields) -> bool:
     return bool(updated)
 
 
-def release(job: Job) -> bool:
+def release(job: Job, now) -> bool:
     """Put a job back untouched, as if this attempt never started."""
     return record(
-        job, status=Job.Status.READY, attempts=job.attempts - 1, locked_by="", locked_at=None
+        job, now, status=Job.Status.READY, attempts=job.attempts - 1, locked_by="", locked_at=None
     )
 
 
-def fail_attempt(job: Job, exc: BaseException, performable=None, *, permanent=False) -> str:
-    """Record a failed attempt: retry later, or give up for good. Returns the outcome."""
-    now = timezone.now()
+def fail_attempt(
+    job: Job, exc: BaseException, performable=None, *, now, permanent=False, retry_now=False
+) -> str:
+    """Record a failed attempt: retry later (at once with ``retry_now``), or
+    give up for good. Returns the outcome."""
     errors = [*job.errors, error_entry(job, exc, now)]
     if permanent or job.attempts >= max_attempts_for(job):
         recorded = record(
             job,
+            now,
             status=Job.Status.FAILED,
             last_error=summary(exc),
             errors=errors,
@@ -182,9 +193,9 @@ def fail_attempt(job: Job, exc: BaseException, performable=None, *, permanent=Fa
         if recorded and performable is not None:
             _after_hook(performable, "failure", job)
         return "failed" if recorded else "lost"
-    when = retry_at(performable, job, now) if performable is not None else now
+    when = now if retry_now or performable is None else retry_at(performable, job, now)
     recorded = record(
-        job, status=Job.Status.READY, last_error=summary(exc), errors=errors, run_at=when
+        job, now, status=Job.Status.READY, last_error=summary(exc), errors=errors, run_at=when
     )
     return "retry" if recorded else "lost"
 
@@ -231,49 +242,65 @@ def _perform(job: Job, attempt: _Attempt, interruptible) -> None:
         attempt.completed = True
 
 
-def run_claimed_job(job: Job, interruptible: Interruptible | None = None) -> str:
+def run_claimed_job(
+    job: Job, interruptible: Interruptible | None = None, clock: Clock = timezone.now
+) -> str:
     """Run a job this worker has claimed and record what happened.
 
-    Returns the outcome: "succeeded", "retry", "failed", "released" (put back,
-    the attempt not counted) or "lost" (the claim was taken over meanwhile).
+    ``clock`` gives the times written to the row (a worker passes one set by
+    the database's clock). Returns the outcome: "succeeded", "retry",
+    "failed", "released" (put back, the attempt not counted) or "lost" (the
+    claim was taken over meanwhile).
     """
     started = time.monotonic()
     attempt = _Attempt()
     try:
-        attempt.performable = payload.load(job.payload)
+        attempt.performable = load_payload(job)
     except payload.DeserializationError as exc:
-        outcome = fail_attempt(job, exc, permanent=True)
+        outcome = fail_attempt(job, exc, now=clock(), permanent=True)
     except Exception as exc:  # e.g. the database was away while re-fetching
-        outcome = fail_attempt(job, exc)
+        outcome = fail_attempt(job, exc, now=clock())
     else:
-        outcome = _run_performable(job, attempt, interruptible or nullcontext())
+        outcome = _run_performable(job, attempt, interruptible or nullcontext(), clock)
     log_outcome(job, outcome, started)
     return outcome
 
 
-def _run_performable(job, attempt, interruptible) -> str:
+def load_payload(job: Job):
+    """The job's performable; oversized or unreadable payloads never run."""
+    limit = jobs_settings().MAX_PAYLOAD_BYTES
+    size = payload_size(job.payload)
+    if size > limit:
+        raise payload.DeserializationError(
+            f"Payload of {size:,} bytes exceeds JOBS['MAX_PAYLOAD_BYTES'] ({limit:,})."
+        )
+    return payload.load(job.payload)
+
+
+def _run_performable(job, attempt, interruptible, clock) -> str:
     performable = attempt.performable
     try:
         _perform(job, attempt, interruptible)
     except WorkerShutdown:
         if not attempt.completed:
             _after_hook(performable, "after", job)
-            return "released" if release(job) else "lost"
+            return "released" if release(job, clock()) else "lost"
     except JobTimeout:
         if not attempt.completed:
             exc = JobTimeout(f"exceeded max_run_time of {max_run_time_for(job):g} s")
             _after_hook(performable, "error", job, exc)
-            outcome = fail_attempt(job, exc, performable)
+            outcome = fail_attempt(job, exc, performable, now=clock())
             _after_hook(performable, "after", job)
             return outcome
     except Exception as exc:
         _after_hook(performable, "error", job, exc)
-        outcome = fail_attempt(job, exc, performable)
+        outcome = fail_attempt(job, exc, performable, now=clock())
         _after_hook(performable, "after", job)
         return outcome
-    now = timezone.now()
+    now = clock()
     recorded = record(
         job,
+        now,
         status=Job.Status.SUCCEEDED,
         result=_encode_result(job, attempt.result),
         finished_at=now,

@@ -36,7 +36,7 @@ def work_off(*, queues=(), min_priority=None, max_priority=None, limit=10_000) -
         )
         if not jobs:
             break
-        outcomes.append(run_claimed_job(jobs[0]))
+        outcomes.append(run_claimed_job(jobs[0], clock=timezone.now))
     return WorkOffResult(
         succeeded=outcomes.count("succeeded"),
         failed=sum(outcome in {"retry", "failed"} for outcome in outcomes),

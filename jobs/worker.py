@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, close_old_connections, connections
 from django.db.models import Min
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from . import maintenance
 from .claiming import claim_due_jobs
+from .clock import DatabaseClock
 from .conf import jobs_settings
 from .listening import NotificationListener, listen_supported
 from .models import Job, Worker
@@ -98,6 +99,7 @@ class WorkerLoop:
         self.options = options
         self.config = jobs_settings()
         self.name = worker_name()
+        self.clock = DatabaseClock()
         listen = self.config.LISTEN_URL if options.listen is None else options.listen
         self.listener = (
             NotificationListener(listen, self._notified) if listen_supported(listen) else None
@@ -123,7 +125,6 @@ class WorkerLoop:
 
     def run(self) -> int:
         """Work until stopped; returns the process exit status."""
-        self._register()
         for pool in self.options.pools:
             for number in range(pool.size):
                 thread = threading.Thread(
@@ -186,8 +187,8 @@ class WorkerLoop:
                 self._heartbeat()
                 self._next_heartbeat = now + self.config.HEARTBEAT_INTERVAL
             if now >= self._next_maintenance:
-                maintenance.recover_abandoned_jobs()
-                maintenance.prune_succeeded()
+                maintenance.recover_abandoned_jobs(self.clock.now())
+                maintenance.prune_succeeded(self.clock.now())
                 self._next_maintenance = now + self.config.HEARTBEAT_INTERVAL
             claimed, looked = self._claim()
             if looked and not claimed:
@@ -231,7 +232,6 @@ class WorkerLoop:
             jobs = claim_due_jobs(
                 worker_name=self.name,
                 limit=free,
-                now=timezone.now(),
                 queues=pool.queues,
                 min_priority=self.options.min_priority,
                 max_priority=self.options.max_priority,
@@ -250,10 +250,12 @@ class WorkerLoop:
         next_run_at = waiting.aggregate(next=Min("run_at"))["next"]
         if next_run_at is None:
             return None
-        return time.monotonic() + max(0.0, (next_run_at - timezone.now()).total_seconds())
+        due_in = (next_run_at - self.clock.now()).total_seconds()
+        return time.monotonic() + max(0.0, due_in)
 
     def _heartbeat(self) -> None:
-        updated = Worker.objects.filter(name=self.name).update(last_heartbeat_at=timezone.now())
+        self.clock.sync()
+        updated = Worker.objects.filter(name=self.name).update(last_heartbeat_at=Now())
         if not updated:
             # We were presumed dead (stalled past the timeout): our claims are
             # void, and guarded writes will discard their outcomes.
@@ -268,7 +270,7 @@ class WorkerLoop:
                 "pid": os.getpid(),
                 "queues": list(self.options.queues),
                 "concurrency": self.options.concurrency,
-                "last_heartbeat_at": timezone.now(),
+                "last_heartbeat_at": self.clock.now(),
             },
         )
 
@@ -310,9 +312,10 @@ class WorkerLoop:
         record the outcome ourselves and stop counting on that thread."""
         job = entry.job
         if entry.interrupted_with is WorkerShutdown or shutting_down:
-            release(job)
+            release(job, self.clock.now())
         else:
-            fail_attempt(job, JobTimeout("ignored its max_run_time interruption"), None)
+            error = JobTimeout("ignored its max_run_time interruption")
+            fail_attempt(job, error, now=self.clock.now())
         with self._lock:
             self._running.pop(job.pk, None)
         self._stuck[entry.pool] += 1
@@ -327,7 +330,7 @@ class WorkerLoop:
             leftovers = list(self._running.values())
         for entry in leftovers:  # e.g. after an exception in the loop itself
             try:
-                release(entry.job)
+                release(entry.job, self.clock.now())
             except DatabaseError:
                 logger.exception("job=%s could not be released", entry.job.pk)
         try:
@@ -350,7 +353,7 @@ class WorkerLoop:
                     close_old_connections()
                     next_connection_check = time.monotonic() + self.config.HEARTBEAT_INTERVAL
                 try:
-                    outcome = run_claimed_job(entry.job, entry.interruptible)
+                    outcome = run_claimed_job(entry.job, entry.interruptible, self.clock.now)
                 except Exception:
                     # Only a bug of ours gets here; the claim stays until
                     # crash recovery returns the job to the queue.

@@ -269,3 +269,10 @@ class TestDelayJobsOff:
         assert circle.hats_flipped == 5
         with pytest.raises(TypeError, match="cannot be stored"):
             delay(targets.record)("x", thing=object())
+
+
+def test_oversized_payloads_are_refused_at_enqueue(settings):
+    settings.JOBS = {**settings.JOBS, "MAX_PAYLOAD_BYTES": 10_000}
+    with pytest.raises(ValueError, match=r"take 20,\d+ bytes as JSON, over .* \(10,000\)"):
+        delay(targets.record)("big", blob="x" * 20_000)
+    assert Job.objects.count() == 0

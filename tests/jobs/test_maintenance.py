@@ -37,7 +37,7 @@ def _claimed_by(name, job_object=None, heartbeat_age=0.0, job=None):
 def test_jobs_of_a_silent_worker_go_back_with_the_attempt_counted(settings):
     timeout = settings.JOBS["HEARTBEAT_TIMEOUT"]
     job = _claimed_by("dead", heartbeat_age=timeout + 1)
-    assert recover_abandoned_jobs() == 1
+    assert recover_abandoned_jobs(timezone.now()) == 1
     job.refresh_from_db()
     assert (job.status, job.attempts, job.locked_by) == ("ready", 1, "dead")
     assert job.errors[0]["exception_class"] == "jobs.maintenance.WorkerLost"
@@ -47,7 +47,7 @@ def test_jobs_of_a_silent_worker_go_back_with_the_attempt_counted(settings):
 
 def test_live_workers_keep_their_jobs():
     job = _claimed_by("alive")
-    assert recover_abandoned_jobs() == 0
+    assert recover_abandoned_jobs(timezone.now()) == 0
     job.refresh_from_db()
     assert job.status == "running"
 
@@ -55,9 +55,9 @@ def test_live_workers_keep_their_jobs():
 def test_jobs_of_unregistered_workers_are_recovered_after_the_timeout(settings):
     job = delay(targets.noop)()
     claim_due_jobs(worker_name="ghost", limit=1, now=timezone.now())
-    assert recover_abandoned_jobs() == 0  # too recent to judge
+    assert recover_abandoned_jobs(timezone.now()) == 0  # too recent to judge
     later = timezone.now() + timedelta(seconds=settings.JOBS["HEARTBEAT_TIMEOUT"] + 1)
-    assert recover_abandoned_jobs(now=later) == 1
+    assert recover_abandoned_jobs(later) == 1
     job.refresh_from_db()
     assert job.status == "ready"
 
@@ -65,11 +65,11 @@ def test_jobs_of_unregistered_workers_are_recovered_after_the_timeout(settings):
 def test_a_job_that_keeps_killing_its_worker_ends_failed_with_its_failure_hook(settings):
     timeout = settings.JOBS["HEARTBEAT_TIMEOUT"]
     job = _claimed_by("w1", targets.LimitedJob(), heartbeat_age=timeout + 1)  # max_attempts 2
-    recover_abandoned_jobs()
+    recover_abandoned_jobs(timezone.now())
     job.refresh_from_db()
     Job.objects.filter(pk=job.pk).update(run_at=timezone.now())
     _claimed_by("w2", heartbeat_age=timeout + 1, job=job)  # the second attempt
-    recover_abandoned_jobs()
+    recover_abandoned_jobs(timezone.now())
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("failed", 2)
     assert [e["worker"] for e in job.errors] == ["w1", "w2"]
@@ -89,6 +89,6 @@ def test_prune_deletes_only_old_successes(settings):
         Job.objects.filter(pk=failed.pk).update(
             status="failed", finished_at=timezone.now() - timedelta(days=30)
         )
-        assert prune_succeeded() == 1
-        assert prune_succeeded() == 0
+        assert prune_succeeded(timezone.now()) == 1
+        assert prune_succeeded(timezone.now()) == 0
     assert set(Job.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk}
