@@ -93,6 +93,10 @@ def stats(request):
         {
             "at": data.now.isoformat(),
             "workers": {"live": data.workers, "stale": data.stale_workers},
+            # Counts named in a queue's "capped" stopped at count_cap rows; the
+            # estimates (PostgreSQL only) are the planner's, for scale.
+            "count_cap": data.count_cap,
+            "estimates": data.estimates,
             "total": data.total.as_json(),
             "queues": [q.as_json() for q in data.queues],
         }

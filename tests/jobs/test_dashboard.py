@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.claiming import claim_due_jobs
+from jobs.dashboard import queries
 from jobs.models import Job, PausedQueue, Worker
 from tests.jobs.jobrows import make_job
 
@@ -173,6 +174,8 @@ class TestOverview:
         }  # fmt: skip
         assert 30 <= emails["latency_seconds"] < 60
         assert (emails["failed_last_hour"], emails["paused"]) == (1, False)
+        assert emails["capped"] == []  # every count is exact below the cap
+        assert data["count_cap"] == queries.COUNT_CAP
         assert data["workers"] == {"live": 0, "stale": 0}
 
     def test_empty(self, staff):

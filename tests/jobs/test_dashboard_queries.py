@@ -1,13 +1,22 @@
-"""The dashboard on a big table: a fixed number of queries, keyset pages, no COUNT."""
+"""The dashboard on a big table: a fixed number of queries, keyset pages, no COUNT.
 
+The overview's queries go through partial indexes and read a bounded number
+of rows however much history the table holds (EXPLAINed on both databases).
+"""
+
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs.dashboard import queries
 from jobs.models import Job, PausedQueue, Worker
+from tests.jobs.bigtable import add_history_and_future
 from tests.jobs.jobrows import make_job, make_many
 
 pytestmark = pytest.mark.django_db
@@ -32,9 +41,15 @@ def _sql(captured):
 
 class TestQueryCounts:
     def test_overview(self, admin_client, big_table, django_assert_max_num_queries):
-        with django_assert_max_num_queries(AUTH_QUERIES + 5):
+        with django_assert_max_num_queries(AUTH_QUERIES + 5) as captured:
             response = admin_client.get(reverse("jobs:overview"))
         assert len(response.context["overview"].queues) == 3
+        # No count over the whole table: live rows, capped history, the last hour.
+        jobs_queries = [sql for sql in _sql(captured) if "JOBS_JOB" in sql]
+        assert len(jobs_queries) == 3
+        assert all(
+            "LIMIT" in sql or "FINISHED_AT" in sql or "FAILED_AT" in sql for sql in jobs_queries
+        )
 
     def test_stats_json(self, admin_client, big_table, django_assert_max_num_queries):
         with django_assert_max_num_queries(AUTH_QUERIES + 5):
@@ -172,6 +187,129 @@ class TestOverviewNumbers:
         make_job("succeeded")
         [queue] = queries.overview().queues
         assert (queue.latency, queue.latency_display) == (None, "-")
+
+
+class TestOverviewCaps:
+    @pytest.fixture
+    def cap_of_three(self, monkeypatch):
+        monkeypatch.setattr(queries, "COUNT_CAP", 3)
+
+    def test_below_the_cap_every_count_is_exact(self, cap_of_three):
+        for queue in ("emails", "emails", "reports"):
+            make_job("failed", queue=queue)
+        make_job("succeeded", queue="emails")
+        overview = queries.overview()
+        emails, reports = overview.queues
+        assert (emails.failed_display, reports.failed_display) == ("2", "1")
+        assert (overview.total.failed_display, overview.total.succeeded_display) == ("3", "1")
+        assert overview.failed_estimate == ""
+
+    def test_at_the_cap_counts_are_lower_bounds(self, cap_of_three):
+        now = timezone.now()
+        for minutes in range(5):
+            make_job("failed", queue="emails", now=now - timedelta(minutes=minutes))
+        make_job("failed", queue="reports", now=now - timedelta(days=2))  # past the newest four
+        for hours in range(1, 6):
+            make_job("ready", queue="reports", run_at=now + timedelta(hours=hours))
+        overview = queries.overview()
+        emails, reports = overview.queues
+        assert overview.total.capped == {"failed", "scheduled"}
+        assert (overview.total.failed_display, overview.total.scheduled_display) == ("3+", "3+")
+        assert (emails.failed_display, reports.failed_display) == ("4+", "0+")
+        assert reports.scheduled_display == "4+"
+        assert overview.total.succeeded_display == "0"
+        assert emails.as_json()["capped"] == ["failed", "scheduled"]
+
+    def test_the_page_says_which_counts_are_capped(self, admin_client, cap_of_three):
+        for _ in range(4):
+            make_job("failed", queue="emails")
+        body = admin_client.get(reverse("jobs:overview")).content.decode()
+        assert '<span class="jd-tile-n">3+</span> failed' in body
+        assert "count at most 3 jobs each" in body
+
+
+class TestOverviewPlans:
+    """Every overview query on a table that is mostly history reads an index, boundedly."""
+
+    PARTIAL_INDEXES = {
+        "jobs_job_ready_idx",
+        "jobs_job_ready_run_at_idx",
+        "jobs_job_running_idx",
+        "jobs_job_succeeded_idx",
+        "jobs_job_failed_idx",
+    }
+
+    @pytest.fixture
+    def history(self):
+        now = timezone.now()
+        add_history_and_future(20_000, 5_000, now=now)
+        make_job("ready", run_at=now - timedelta(minutes=1))
+        make_job("running", queue="emails")
+        make_job("succeeded", queue="emails")
+        make_job("failed", queue="emails")
+
+    @pytest.fixture
+    def overview_selects(self, admin_client, history):
+        """The SQL of each SELECT on jobs_job that rendering the overview ran."""
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(reverse("jobs:overview"))
+        assert response.status_code == 200
+        selects = [
+            q["sql"]
+            for q in captured.captured_queries
+            if "jobs_job" in q["sql"] and q["sql"].lstrip().upper().startswith("SELECT")
+        ]
+        assert len(selects) == 3
+        return selects, response.content.decode()
+
+    @staticmethod
+    def _pg_nodes(plan):
+        yield plan
+        for child in plan.get("Plans", ()):
+            yield from TestOverviewPlans._pg_nodes(child)
+
+    def test_no_query_scans_the_table(self, overview_selects):
+        selects, _ = overview_selects
+        for sql in selects:
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql":
+                    cursor.execute("EXPLAIN " + sql)
+                    plan = "\n".join(row[0] for row in cursor.fetchall())
+                    assert "Seq Scan on jobs_job" not in plan, plan
+                else:
+                    cursor.execute("EXPLAIN QUERY PLAN " + sql)
+                    details = [row[3] for row in cursor.fetchall()]
+                    plan = "\n".join(details)
+                    assert "SCAN jobs_job" not in details, plan
+                    on_jobs = [d for d in details if d.split()[1:2] == ["jobs_job"]]
+                    assert on_jobs, plan
+                    assert all("USING INDEX" in d or "USING COVERING INDEX" in d for d in on_jobs)
+            used = set(re.findall(r"jobs_job_\w+_idx", plan))
+            assert used and used <= self.PARTIAL_INDEXES, plan
+
+    def test_each_query_reads_few_rows(self, overview_selects):
+        """Run, each read of jobs_job stops at COUNT_CAP + 1 rows: 25,000 are there."""
+        if connection.vendor != "postgresql":
+            pytest.skip("only PostgreSQL's EXPLAIN ANALYZE counts the rows read")
+        selects, _ = overview_selects
+        for sql in selects:
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+                [[explained]] = cursor.fetchall()
+            if isinstance(explained, str):
+                explained = json.loads(explained)
+            plan = explained[0]["Plan"]
+            for node in self._pg_nodes(plan):
+                if node.get("Relation Name") == "jobs_job" or node.get("Index Name"):
+                    assert node["Actual Rows"] <= queries.COUNT_CAP + 1, json.dumps(plan)
+
+    def test_capped_counts_are_shown_as_such(self, overview_selects):
+        _, body = overview_selects
+        assert f'<span class="jd-tile-n">{queries.COUNT_CAP}+</span> failed' in body
+        assert f'<span class="jd-tile-n">{queries.COUNT_CAP}+</span> succeeded' in body
+        if connection.vendor == "postgresql":
+            # ANALYZE sampled the table: the planner's estimate, for scale.
+            assert re.search(r"\(≈ [\d,]+ in all\)", body)
 
 
 @pytest.mark.parametrize(

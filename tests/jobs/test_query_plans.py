@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from jobs.claiming import claim_statement
 from jobs.models import Job
+from tests.jobs.bigtable import add_history_and_future
 
 pytestmark = pytest.mark.django_db
 
@@ -19,52 +20,7 @@ READY_INDEXES = {"jobs_job_ready_idx", "jobs_job_ready_run_at_idx"}
 def big_table():
     """Mostly history and far-future rows, a few due: the shape of a live queue."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                """
-                INSERT INTO jobs_job (name, queue, priority, payload, status, attempts, run_at,
-                                      locked_by, last_error, errors, created_at, updated_at,
-                                      finished_at)
-                SELECT 'history', 'default', 0, '{}'::jsonb, CASE WHEN mod(n, 10) = 0
-                       THEN 'failed' ELSE 'succeeded' END, 1, %(now)s - interval '1 day', '', '',
-                       '[]'::jsonb,
-                       %(now)s, %(now)s, %(now)s
-                  FROM generate_series(1, %(finished)s) AS n
-                UNION ALL
-                SELECT 'later', 'default', 0, '{}'::jsonb, 'ready', 0,
-                       %(now)s + interval '1 day' + n * interval '1 second',
-                       '', '', '[]'::jsonb, %(now)s, %(now)s, NULL
-                  FROM generate_series(1, %(future)s) AS n
-                """,
-                {"now": now, "finished": FINISHED, "future": FUTURE},
-            )
-            cursor.execute("ANALYZE jobs_job")
-        else:
-            stamp = connection.ops.adapt_datetimefield_value(now)
-            cursor.execute(
-                """
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
-                INSERT INTO jobs_job (name, queue, priority, payload, status, attempts, run_at,
-                                      locked_by, last_error, errors, created_at, updated_at,
-                                      finished_at)
-                SELECT 'history', 'default', 0, '{}',
-                       CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'succeeded' END, 1,
-                       %s, '', '', '[]', %s, %s, %s FROM n
-                """,
-                [FINISHED, stamp, stamp, stamp, stamp],
-            )
-            cursor.execute(
-                """
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
-                INSERT INTO jobs_job (name, queue, priority, payload, status, attempts, run_at,
-                                      locked_by, last_error, errors, created_at, updated_at)
-                SELECT 'later', 'default', 0, '{}', 'ready', 0, '2999-01-01 00:00:00',
-                       '', '', '[]', %s, %s FROM n
-                """,
-                [FUTURE, stamp, stamp],
-            )
-            cursor.execute("ANALYZE")
+    add_history_and_future(FINISHED, FUTURE, now=now)
     Job.objects.bulk_create(
         Job(name="due", payload={}, run_at=now, created_at=now, updated_at=now) for _ in range(DUE)
     )
