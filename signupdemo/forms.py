@@ -7,6 +7,7 @@ the database's unique username index is what makes addresses unique.
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 
 User = get_user_model()
 
@@ -15,8 +16,24 @@ MAX_EMAIL_LENGTH = User._meta.get_field("username").max_length
 
 
 def normalize_email(address: str) -> str:
-    """One spelling per mailbox: addresses are compared and stored lowercased."""
-    return address.strip().lower()
+    """One spelling per mailbox: addresses are compared and stored in one canonical form.
+
+    The local part is lowercased. The domain goes through IDNA, as Django's
+    mailers encode it when sending, so every spelling of one mail domain
+    (``EXAMPLE.com``, the same in full-width letters, punycode
+    ``xn--bcher-kva.example`` and ``bücher.example``, composed or not) is
+    stored as the same text: the unique username index, the duplicate check
+    and the per-address email limit then see one mailbox, not several.
+    """
+    local, at, domain = address.strip().rpartition("@")
+    if not at:
+        return address.strip().lower()
+    try:
+        domain = domain.encode("idna").decode("idna")
+    except UnicodeError:
+        # Not a valid IDNA domain (e.g. an address literal): compare it as typed.
+        domain = domain.lower()
+    return f"{local.lower()}@{domain.lower()}"
 
 
 class NoColonMixin:
@@ -51,6 +68,9 @@ class SignupForm(NoColonMixin, forms.Form):
 
     def clean_email(self):
         email = normalize_email(self.cleaned_data["email"])
+        # Normalising may lengthen a domain ("㎏" is "kg"); the column's limit still holds.
+        if len(email) > MAX_EMAIL_LENGTH:
+            MaxLengthValidator(MAX_EMAIL_LENGTH)(email)
         if User.objects.filter(username=email).exists():
             raise forms.ValidationError(self.error_messages["duplicate"], code="duplicate")
         return email

@@ -71,7 +71,9 @@ def home(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def signup_view(request):
-    form = SignupForm(request.POST or None)
+    # Bound on every POST, even an empty one: `request.POST or None` would
+    # answer an empty post with a blank form and no word of what was missing.
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         client = limits.client_key(limits.client_ip(request))
         verdict = limits.hit(limits.SIGNUP_ATTEMPTS_PER_CLIENT, client)

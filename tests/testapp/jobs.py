@@ -153,3 +153,13 @@ class RecordNumber:
 
     def perform(self):
         record("number", n=self.n)
+
+
+class LoadJob:
+    """One numbered job of a load test; the Event it records is how the test counts runs."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def perform(self):
+        record("load", n=self.n)
