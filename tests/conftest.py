@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,20 +41,24 @@ def subprocess_env(transactional_db):
 
 
 class ManagedProcess:
-    """A child process we can signal, wait for and read the output of."""
+    """A child process we can signal, wait for and read the output of.
+
+    Output goes to a file, not a pipe: a chatty worker would block once a
+    pipe's buffer filled up, while nobody reads it until the end.
+    """
 
     def __init__(self, args, env, cwd=ROOT):
         self.args = args
+        self._log = tempfile.TemporaryFile(mode="w+", prefix="managed-")  # noqa: SIM115 - lives as long as the process
         self.popen = subprocess.Popen(
             args,
             env=env,
             cwd=cwd,
-            stdout=subprocess.PIPE,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
         )
-        self._output = None
 
     @property
     def pid(self):
@@ -65,20 +70,20 @@ class ManagedProcess:
     def wait(self, timeout=60):
         """Wait for exit; returns the exit code (killing the process on timeout)."""
         try:
-            self._output, _ = self.popen.communicate(timeout=timeout)
+            return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise
-        return self.popen.returncode
 
     def kill(self):
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGKILL)
-        self._output, _ = self.popen.communicate()
+        self.popen.wait()
 
     @property
     def output(self):
-        return self._output or ""
+        self._log.seek(0)
+        return self._log.read()
 
 
 @pytest.fixture

@@ -43,3 +43,16 @@ TASKS = {
         "QUEUES": ["default", "emails", "other"],
     }
 }
+
+# The fault suite fakes a worker's clock (it must not matter: the database's
+# clock decides): JOBS_TEST_CLOCK_SKEW=-600 starts this process 10 min behind.
+if os.environ.get("JOBS_TEST_CLOCK_SKEW"):
+    import datetime
+
+    import time_machine
+
+    time_machine.travel(
+        datetime.datetime.now(datetime.UTC)
+        + datetime.timedelta(seconds=float(os.environ["JOBS_TEST_CLOCK_SKEW"])),
+        tick=True,
+    ).start()
