@@ -3,7 +3,7 @@
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import F, Q
 
 from . import payload
 from .conf import jobs_settings
@@ -58,6 +58,29 @@ def recover_abandoned_jobs(now: datetime) -> int:
     if dead:
         Worker.objects.filter(name__in=dead, last_heartbeat_at__lt=cutoff).delete()
     return recovered
+
+
+def release_unknown_claims(worker_name: str, held: list[int], now: datetime) -> int:
+    """Put back jobs claimed in our name that we do not hold.
+
+    A claim can commit on the server while its reply is lost to a dropped
+    connection: the jobs are ours in the table but no thread of ours runs
+    them. Nothing ran, so the attempt is not counted.
+    """
+    released = (
+        Job.objects.filter(status=Job.Status.RUNNING, locked_by=worker_name)
+        .exclude(pk__in=held)
+        .update(
+            status=Job.Status.READY,
+            attempts=F("attempts") - 1,
+            locked_by="",
+            locked_at=None,
+            updated_at=now,
+        )
+    )
+    if released:
+        logger.warning("worker=%s released %s claims it never received", worker_name, released)
+    return released
 
 
 def prune_succeeded(now: datetime) -> int:

@@ -109,6 +109,7 @@ def default_backoff(attempts: int) -> float:
 
 
 def retry_at(performable, job: Job, now):
+    """When to try again: the job's reschedule_at(now, attempts), or the backoff."""
     hook = getattr(performable, "reschedule_at", None)
     if callable(hook):
         return hook(now, job.attempts)
@@ -193,7 +194,7 @@ def fail_attempt(
         if recorded and performable is not None:
             _after_hook(performable, "failure", job)
         return "failed" if recorded else "lost"
-    when = now if retry_now or performable is None else retry_at(performable, job, now)
+    when = now if retry_now else retry_at(performable, job, now)
     recorded = record(
         job, now, status=Job.Status.READY, last_error=summary(exc), errors=errors, run_at=when
     )

@@ -120,6 +120,7 @@ class WorkerLoop:
         self._next_maintenance = 0.0
         self._next_due = None  # monotonic time the next scheduled job comes due
         self._reconnect_delay = 0.5
+        self._registered = False
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -187,6 +188,9 @@ class WorkerLoop:
                 self._heartbeat()
                 self._next_heartbeat = now + self.config.HEARTBEAT_INTERVAL
             if now >= self._next_maintenance:
+                with self._lock:
+                    held = list(self._running)
+                maintenance.release_unknown_claims(self.name, held, self.clock.now())
                 maintenance.recover_abandoned_jobs(self.clock.now())
                 maintenance.prune_succeeded(self.clock.now())
                 self._next_maintenance = now + self.config.HEARTBEAT_INTERVAL
@@ -255,6 +259,9 @@ class WorkerLoop:
 
     def _heartbeat(self) -> None:
         self.clock.sync()
+        if not self._registered:
+            self._register()
+            return
         updated = Worker.objects.filter(name=self.name).update(last_heartbeat_at=Now())
         if not updated:
             # We were presumed dead (stalled past the timeout): our claims are
@@ -273,6 +280,7 @@ class WorkerLoop:
                 "last_heartbeat_at": self.clock.now(),
             },
         )
+        self._registered = True
 
     def _wait_for_database(self, exc: Exception) -> None:
         delay = self._reconnect_delay

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs import delay, enqueue
 from jobs.claiming import claim_due_jobs
-from jobs.maintenance import prune_succeeded, recover_abandoned_jobs
+from jobs.maintenance import prune_succeeded, recover_abandoned_jobs, release_unknown_claims
 from jobs.models import Job, Worker
 from tests.testapp import jobs as targets
 from tests.testapp.models import Event
@@ -92,3 +92,15 @@ def test_prune_deletes_only_old_successes(settings):
         assert prune_succeeded(timezone.now()) == 1
         assert prune_succeeded(timezone.now()) == 0
     assert set(Job.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk}
+
+
+def test_claims_we_never_received_are_put_back_uncounted():
+    held, lost_reply = delay(targets.noop)(), delay(targets.noop)()
+    other_workers = delay(targets.noop)()
+    for job, name in ((held, "me"), (lost_reply, "me"), (other_workers, "them")):
+        Job.objects.filter(pk=job.pk).update(status="running", locked_by=name, attempts=1)
+    assert release_unknown_claims("me", [held.pk], timezone.now()) == 1
+    rows = dict(Job.objects.values_list("pk", "status"))
+    assert rows == {held.pk: "running", lost_reply.pk: "ready", other_workers.pk: "running"}
+    lost_reply.refresh_from_db()
+    assert (lost_reply.attempts, lost_reply.locked_by) == (0, "")
