@@ -21,7 +21,7 @@ from .models import ScheduledEmail, Signup
 
 logger = logging.getLogger(__name__)
 
-EMAIL_QUEUE = "emails"
+EMAIL_QUEUE = "emails"  # send_reminder's @task names it too
 # Someone is waiting for the confirmation; the reminder can wait its turn.
 CONFIRMATION_PRIORITY = 10
 REMINDER_PRIORITY = 0
@@ -31,20 +31,26 @@ def schedule_email(user, kind: str, run_at: datetime | None = None) -> Scheduled
     """Record an email for ``user`` and queue the job that sends it, in the caller's transaction."""
     run_at = run_at or timezone.now()
     scheduled = ScheduledEmail.objects.create(user=user, kind=kind, run_at=run_at)
-    if kind == ScheduledEmail.Kind.REMINDER:
-        send, priority = tasks.send_reminder, REMINDER_PRIORITY
-    else:
-        send, priority = tasks.send_confirmation, CONFIRMATION_PRIORITY
     # The id, not the instance: if the account is deleted before the job
     # runs, the task finds nothing to do instead of failing to load it.
-    scheduled.job = delay(send, run_at=run_at, priority=priority, queue=EMAIL_QUEUE)(scheduled.pk)
+    if kind == ScheduledEmail.Kind.REMINDER:
+        reminder = tasks.send_reminder.using(run_after=run_at, priority=REMINDER_PRIORITY)
+        scheduled.job_id = int(reminder.enqueue(scheduled.pk).id)
+    else:
+        send = delay(
+            tasks.send_confirmation,
+            run_at=run_at,
+            priority=CONFIRMATION_PRIORITY,
+            queue=EMAIL_QUEUE,
+        )
+        scheduled.job = send(scheduled.pk)
     scheduled.save(update_fields=["job"])
     logger.info(
         "scheduled_email=%s user=%s kind=%s job=%s run_at=%s",
         scheduled.pk,
         user.pk,
         kind,
-        scheduled.job.pk,
+        scheduled.job_id,
         run_at.isoformat(),
     )
     return scheduled

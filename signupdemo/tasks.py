@@ -1,13 +1,17 @@
 """What the worker runs for the site: build a signup email, send it, record the outcome.
 
 Module-level functions taking a ScheduledEmail id, so the queue stores plain
-JSON and the worker may import them (signupdemo is an installed app).
+JSON and the worker may import them (signupdemo is an installed app). The
+confirmation goes through the jobs API (``delay``); the reminder is a Django
+``@task``, which the jobs backend stores in the same table: the site shows
+both ways.
 A send that raises is retried by the queue; the record stays "queued" until
 a send succeeds, and the job row shows the attempts meanwhile.
 """
 
 import logging
 
+from django.tasks import task
 from django.utils import timezone
 
 from .mailers import SignupMailer
@@ -21,6 +25,7 @@ def send_confirmation(scheduled_email_id: int) -> str:
     return _deliver(scheduled_email_id, ScheduledEmail.Kind.CONFIRMATION)
 
 
+@task(queue_name="emails")
 def send_reminder(scheduled_email_id: int) -> str:
     """Send the 'please confirm' reminder, but only to a still-unconfirmed account."""
     return _deliver(scheduled_email_id, ScheduledEmail.Kind.REMINDER)
