@@ -8,7 +8,6 @@ twice, and no locking error reaches a visitor, a job or a log.
 
 import json
 import signal
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -31,29 +30,10 @@ BAD_LOG_LINES = ("deadlock", "could not serialize", "database is locked", "Trace
 ON_POSTGRESQL = connection.vendor == "postgresql"
 
 
-class Drained:
-    """A worker's output read as it is written: a full pipe would stall its logging."""
-
-    def __init__(self, process):
-        self.process = process
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.process.popen.stdout:
-            self.lines.append(line)
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, as Heroku sends; returns the exit status."""
-        self.process.send_signal(signal.SIGTERM)
-        status = self.process.popen.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return status
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
+def stop(worker, timeout: float = 30) -> int:
+    """SIGTERM, as Heroku sends; returns the exit status."""
+    worker.send_signal(signal.SIGTERM)
+    return worker.wait(timeout=timeout)
 
 
 def sign_up_many(base_url: str, count: int, threads: int) -> list[int]:
@@ -120,13 +100,13 @@ def test_20000_jobs_through_4_workers_by_8_threads_beside_signups(manage, subpro
         GUNICORN_THREADS="4",
     ) as web:
         started = time.monotonic()
-        workers = [Drained(manage("jobs", "work", "--concurrency", "8")) for _ in range(4)]
+        workers = [manage("jobs", "work", "--concurrency", "8") for _ in range(4)]
         statuses = sign_up_many(web.url, signups_count, threads=6)
         drained = wait_until_drained("load", jobs_count, timeout=150, since=started)
         elapsed = wait_until_drained("emails", signups_count, timeout=30, since=started)
         web_status = web.stop()
         web_log = web.output
-    statuses_at_exit = [worker.stop() for worker in workers]
+    statuses_at_exit = [stop(worker) for worker in workers]
 
     throughput = jobs_count / drained
     figures = {
@@ -172,13 +152,13 @@ def test_sqlite_web_and_worker_write_at_once_without_locking_errors(manage, subp
         GUNICORN_THREADS="4",
     ) as web:
         started = time.monotonic()
-        worker = Drained(manage("jobs", "work"))
+        worker = manage("jobs", "work")
         statuses = sign_up_many(web.url, signups_count, threads=8)
         drained = wait_until_drained("load", jobs_count, timeout=150, since=started)
         wait_until_drained("emails", signups_count, timeout=60, since=started)
         web_status = web.stop()
         web_log = web.output
-    worker_status = worker.stop()
+    worker_status = stop(worker)
     (logs / "worker.log").write_text(worker.output)
 
     assert_clean("worker", worker.output)
