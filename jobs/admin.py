@@ -21,8 +21,23 @@ def _plural(n: int) -> str:
     return f"{n} job" if n == 1 else f"{n} jobs"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the queue writes: the change form is a view (no inputs, no
+    save button), and deleting a job goes through "discard", which leaves
+    running jobs alone."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdmin):
     list_display = (
         "id", "status", "queue", "priority", "name", "attempts", "run_at", "short_last_error",
     )  # fmt: skip
@@ -45,19 +60,6 @@ class JobAdmin(admin.ModelAdmin):
     readonly_fields = (
         "id", "dashboard_link", "pretty_payload", "pretty_result", "error_tracebacks",
     )  # fmt: skip
-
-    # -- read-only --------------------------------------------------------------
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Without it the change form is a view: no inputs, no save button.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Deleting goes through "discard", which leaves running jobs alone.
-        return False
 
     def has_operate_permission(self, request):
         return request.user.has_perm("jobs.change_job")
@@ -136,22 +138,13 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Worker)
-class WorkerAdmin(admin.ModelAdmin):
+class WorkerAdmin(ReadOnlyAdmin):
     """Live worker rows, written only by the workers themselves."""
 
     list_display = (
         "name", "hostname", "pid", "queues", "concurrency", "started_at", "last_heartbeat_at",
     )  # fmt: skip
     ordering = ("hostname", "started_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PausedQueue)

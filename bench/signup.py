@@ -1,0 +1,206 @@
+"""Section 6: signup latency through gunicorn while mail takes 2 s per message.
+
+The real stack: gunicorn with gunicorn.conf.py (bound to 127.0.0.1 only),
+the signup form fetched for its CSRF token and POSTed, a `jobs work` worker
+sending through the slow SMTP server. Against it, the same view with
+JOBS_DELAY_JOBS=0, which runs every enqueue inline, so the request itself
+sends the confirmation *and* the reminder (two messages, 2 s each).
+
+Each signup comes from its own address and its own client IP (X-Forwarded-For
+with TRUSTED_PROXY_HOPS=1), so the abuse limits in signupdemo.limits, which
+have no setting to raise them, never refuse a bench request.
+"""
+
+import http.client
+import re
+import secrets
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
+
+from .context import BenchContext, progress
+from .processes import BenchProcessError, ManagedProcess
+from .smtp import SlowSMTPServer
+from .stats import Figure, median, percentile
+
+MAIL_DELAY = 2.0
+WARM_UP = 4  # first requests load templates: one per gunicorn thread or so
+WARM_UP_INLINE = 1  # each takes 4 s; one loads the templates of a worker
+# The venv's gunicorn, whatever PATH says.
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+_CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SignupClient:
+    """One visitor after another: GET the form, POST it; times the POST only."""
+
+    def __init__(self, port: int, run_id: str):
+        self.port = port
+        self.run_id = run_id
+        self.count = 0
+
+    def _request(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response, response.read().decode(errors="replace")
+        finally:
+            connection.close()
+
+    def sign_up(self) -> float:
+        """One signup by a new visitor; returns the POST's latency in ms."""
+        self.count += 1
+        n = self.count
+        ip = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+        forwarded = {"X-Forwarded-For": ip}
+        response, page = self._request("GET", "/signup/", headers=forwarded)
+        match = _CSRF_FIELD.search(page)
+        cookie = next(
+            (
+                v.split(";")[0]
+                for k, v in response.getheaders()
+                if k.lower() == "set-cookie" and v.startswith("csrftoken=")
+            ),
+            None,
+        )
+        if response.status != 200 or not match or not cookie:
+            raise BenchProcessError(f"GET /signup/ gave {response.status}: {page[:500]}")
+        body = urlencode(
+            {
+                "csrfmiddlewaretoken": match.group(1),
+                "email": f"bench-{self.run_id}-{n}@example.com",
+                "name": f"Bench {n}",
+                "password": "correct-horse-battery-staple",
+            }
+        )
+        headers = {
+            **forwarded,
+            "Cookie": cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        started = time.perf_counter()
+        response, page = self._request("POST", "/signup/", body=body, headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 302:
+            raise BenchProcessError(f"POST /signup/ gave {response.status}: {page[:1000]}")
+        return elapsed
+
+
+def _wait_until_serving(gunicorn: ManagedProcess, port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not gunicorn.running():
+            raise BenchProcessError(f"gunicorn exited: {gunicorn.describe()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise BenchProcessError(f"gunicorn not serving after {timeout}s: {gunicorn.describe()}")
+
+
+def measure(ctx: BenchContext, smtp: SlowSMTPServer, count: int, inline: bool) -> list[float]:
+    """POST latencies (ms) of ``count`` signups, queued (with a worker) or inline."""
+    port = _free_port()
+    env = {
+        "PORT": str(port),
+        "EMAIL_URL": smtp.url,
+        "TRUSTED_PROXY_HOPS": "1",
+        "JOBS_DELAY_JOBS": "0" if inline else "1",
+    }
+    mode = "inline" if inline else "queued"
+    with ctx.processes(**env) as group:
+        gunicorn = group.start(
+            f"gunicorn-{mode}",
+            [
+                GUNICORN,
+                "signupdemo.wsgi",
+                "--config",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
+        )
+        if not inline:
+            group.manage(f"work-{mode}", "jobs", "work")
+        _wait_until_serving(gunicorn, port)
+        client = SignupClient(port, f"{mode}{secrets.token_hex(3)}")
+        for _ in range(WARM_UP_INLINE if inline else WARM_UP):
+            client.sign_up()
+        latencies = []
+        for n in range(count):
+            latencies.append(client.sign_up())
+            if (n + 1) % 50 == 0:
+                progress(f"signup {mode}: {n + 1}/{count}")
+    return latencies
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    queued_count = ctx.size(200, 20)
+    inline_count = ctx.size(20, 2)
+    if not (ctx.static_root / "staticfiles.json").exists():
+        call_command("collectstatic", interactive=False, verbosity=0)
+    hashes = []
+    for _ in range(3):
+        started = time.perf_counter()
+        make_password("correct-horse-battery-staple")
+        hashes.append((time.perf_counter() - started) * 1000)
+    with SlowSMTPServer(MAIL_DELAY) as smtp:
+        queued = measure(ctx, smtp, queued_count, inline=False)
+        progress(f"signup queued: p50 {median(queued):.0f} ms, p95 {percentile(queued, 95):.0f} ms")
+        before = smtp.messages
+        inline = measure(ctx, smtp, inline_count, inline=True)
+        sent_inline = smtp.messages - before
+        progress(f"signup inline: p50 {median(inline):.0f} ms; {sent_inline} messages sent")
+    if sent_inline < 2 * (inline_count + WARM_UP_INLINE):
+        raise AssertionError(f"inline signups sent {sent_inline} messages, expected 2 each")
+    queued_note = f"1 run of {queued_count} signups; a `jobs work` worker sends the mail"
+    inline_note = (
+        f"1 run of {inline_count} signups (4 s+ each); JOBS_DELAY_JOBS=0: the "
+        "request sends the confirmation AND the reminder inline"
+    )
+    return [
+        Figure(6, "signup POST p50, mail queued", "ms", [median(queued)], note=queued_note),
+        Figure(
+            6,
+            "signup POST p95, mail queued",
+            "ms",
+            [percentile(queued, 95)],
+            goal="signup_p95",
+            note=queued_note,
+        ),
+        Figure(
+            6,
+            "signup POST p50, mail sent in the request",
+            "ms",
+            [median(inline)],
+            goal="signup_inline",
+            note=inline_note,
+        ),
+        Figure(
+            6,
+            "signup POST p95, mail sent in the request",
+            "ms",
+            [percentile(inline, 95)],
+            note=inline_note,
+        ),
+        Figure(
+            6,
+            "of which: password hashing alone (make_password)",
+            "ms",
+            hashes,
+            note="the site's PBKDF2 hasher, in the bench process; part of every signup",
+        ),
+    ]
