@@ -84,9 +84,13 @@ def claim_due_jobs(
     return jobs
 
 
-def notify_enqueued(queue: str, using="default") -> None:
-    """Wake listening workers when the current transaction commits (PostgreSQL)."""
+def notify_enqueued(queues, using="default") -> None:
+    """Wake listening workers for jobs made due by an UPDATE (PostgreSQL).
+
+    Inserts need no call: a trigger notifies for them (migration 0003).
+    """
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
+            for queue in sorted(set(queues)):
+                cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])

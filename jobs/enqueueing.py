@@ -14,7 +14,7 @@ from django.core.mail import EmailMessage
 from django.db import models, transaction
 from django.utils import timezone
 
-from . import claiming, payload
+from . import payload
 from .conf import jobs_settings
 from .models import Job
 from .running import payload_size
@@ -109,8 +109,7 @@ def _submit(job):
         from .running import run_inline
 
         return run_inline(job)
-    job.save()
-    claiming.notify_enqueued(job.queue)
+    job.save()  # on PostgreSQL a trigger NOTIFYs workers (migration 0003)
     return job
 
 
@@ -154,10 +153,7 @@ def enqueue_many(job_objects: Iterable, *, priority=None, run_at=None, queue=Non
     if not jobs_settings().DELAY_JOBS:
         return [_submit(row) for row in rows]
     with transaction.atomic():
-        created = Job.objects.bulk_create(rows, batch_size=2000)
-        for queue_name in {row.queue for row in created}:
-            claiming.notify_enqueued(queue_name)
-    return created
+        return Job.objects.bulk_create(rows, batch_size=2000)
 
 
 # -- delay() --------------------------------------------------------------------

@@ -30,7 +30,9 @@ class JobQuerySet(models.QuerySet):
     def retry(self) -> int:
         """Put failed (or waiting) jobs back, due now, with fresh attempts."""
         now = timezone.now()
-        return self.filter(status__in=[Job.Status.FAILED, Job.Status.READY]).update(
+        jobs = self.filter(status__in=[Job.Status.FAILED, Job.Status.READY])
+        return self._update_and_wake(
+            jobs,
             status=Job.Status.READY,
             run_at=now,
             attempts=0,
@@ -42,7 +44,17 @@ class JobQuerySet(models.QuerySet):
     def run_now(self) -> int:
         """Make waiting jobs due at once (a failed job needs retry())."""
         now = timezone.now()
-        return self.filter(status=Job.Status.READY).update(run_at=now, updated_at=now)
+        jobs = self.filter(status=Job.Status.READY)
+        return self._update_and_wake(jobs, run_at=now, updated_at=now)
+
+    def _update_and_wake(self, jobs, **fields) -> int:
+        """Update, then tell listening workers the jobs are due (PostgreSQL)."""
+        from .claiming import notify_enqueued
+
+        queues = set(jobs.values_list("queue", flat=True).distinct())
+        updated = jobs.update(**fields)
+        notify_enqueued(queues, using=self.db)
+        return updated
 
     def discard(self) -> int:
         """Delete jobs that are not running; returns how many."""

@@ -8,6 +8,7 @@ as soon as a job is enqueued. Signals only set flags; the supervisor acts.
 """
 
 import logging
+import math
 import os
 import queue as queue_module
 import secrets
@@ -44,6 +45,12 @@ logger = logging.getLogger("jobs")
 INTERRUPT_GRACE = 5.0
 #: Longest pause between retries while the database is unreachable.
 MAX_RECONNECT_DELAY = 10.0
+#: A pool whose jobs take less than this on average claims one job ahead per
+#: thread, so a thread never waits for the next claim. Longer jobs are not
+#: read ahead: a job queued behind a slow one would wait while others idle.
+READ_AHEAD_BELOW = 0.1
+#: Weight of the latest duration in the moving average of job durations.
+DURATION_SMOOTHING = 0.2
 
 
 @dataclass(frozen=True)
@@ -80,11 +87,12 @@ class WorkerOptions:
 
 @dataclass
 class _Running:
-    """A job in an executor thread, and when it must be interrupted."""
+    """A claimed job, queued for or running in an executor thread."""
 
     job: Job
     pool: Pool
-    deadline: float
+    started: bool = False
+    deadline: float = math.inf  # set when a thread starts it
     interruptible: Interruptible = field(default_factory=Interruptible)
     interrupted_at: float | None = None
     interrupted_with: type | None = None
@@ -116,6 +124,7 @@ class WorkerLoop:
         self._lock = threading.Lock()
         self._threads: list[tuple[Pool, threading.Thread]] = []
         self._stuck = dict.fromkeys(options.pools, 0)  # threads lost to stuck jobs
+        self._average_duration = dict.fromkeys(options.pools)  # seconds, moving average
         self._next_heartbeat = 0.0
         self._next_maintenance = 0.0
         self._next_due = None  # monotonic time the next scheduled job comes due
@@ -228,8 +237,8 @@ class WorkerLoop:
         claimed, looked = 0, False
         for pool in self.options.pools:
             with self._lock:
-                busy = sum(1 for r in self._running.values() if r.pool is pool)
-            free = pool.size - busy - self._stuck[pool]
+                held = sum(1 for r in self._running.values() if r.pool is pool)
+            free = self._capacity(pool) - held
             if free <= 0:
                 continue
             looked = True
@@ -241,12 +250,18 @@ class WorkerLoop:
                 max_priority=self.options.max_priority,
             )
             for job in jobs:
-                entry = _Running(job, pool, deadline=time.monotonic() + max_run_time_for(job))
+                entry = _Running(job, pool)
                 with self._lock:
                     self._running[job.pk] = entry
                 self._inboxes[pool].put(entry)
             claimed += len(jobs)
         return claimed, looked
+
+    def _capacity(self, pool: Pool) -> int:
+        """Jobs this pool may hold: one per live thread, twice that for short jobs."""
+        threads = pool.size - self._stuck[pool]
+        average = self._average_duration[pool]
+        return threads * 2 if average is not None and average < READ_AHEAD_BELOW else threads
 
     def _next_scheduled(self) -> float | None:
         """When the next waiting job comes due, so we wake for it, not at the next poll."""
@@ -300,6 +315,8 @@ class WorkerLoop:
         with self._lock:
             entries = list(self._running.values())
         for entry in entries:
+            if not entry.started:
+                continue  # queued: its thread puts it back if we are stopping
             if entry.interrupted_at is None:
                 if shutdown_due:
                     self._interrupt(entry, WorkerShutdown, now)
@@ -360,8 +377,9 @@ class WorkerLoop:
                 if time.monotonic() >= next_connection_check:
                     close_old_connections()
                     next_connection_check = time.monotonic() + self.config.HEARTBEAT_INTERVAL
+                started = time.monotonic()
                 try:
-                    outcome = run_claimed_job(entry.job, entry.interruptible, self.clock.now)
+                    outcome = self._start(entry, started)
                 except Exception:
                     # Only a bug of ours gets here; the claim stays until
                     # crash recovery returns the job to the queue.
@@ -373,6 +391,21 @@ class WorkerLoop:
                         if self._running.get(entry.job.pk) is entry:
                             del self._running[entry.job.pk]
                 self.counts[outcome] = self.counts.get(outcome, 0) + 1
+                self._record_duration(pool, time.monotonic() - started)
                 self._wake.set()
         finally:
             connections.close_all()
+
+    def _start(self, entry: _Running, now: float) -> str:
+        if self._stopping:
+            # Read ahead but not started: back to the queue, no attempt spent.
+            return "released" if release(entry.job, self.clock.now()) else "lost"
+        entry.deadline = now + max_run_time_for(entry.job)
+        entry.started = True
+        return run_claimed_job(entry.job, entry.interruptible, self.clock.now)
+
+    def _record_duration(self, pool: Pool, seconds: float) -> None:
+        average = self._average_duration[pool]
+        self._average_duration[pool] = (
+            seconds if average is None else average + DURATION_SMOOTHING * (seconds - average)
+        )

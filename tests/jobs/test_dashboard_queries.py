@@ -84,7 +84,10 @@ class TestQueryCounts:
             admin_client.get(reverse("jobs:job", args=[job.pk]))
 
     def test_bulk_retry_is_one_update(self, admin_client, big_table, django_assert_num_queries):
-        with django_assert_num_queries(AUTH_QUERIES + 1):
+        # The update, the queues it touched, and on PostgreSQL a NOTIFY for
+        # that one queue, whatever the number of jobs.
+        wake = 2 if connection.vendor == "postgresql" else 1
+        with django_assert_num_queries(AUTH_QUERIES + 1 + wake):
             admin_client.post(reverse("jobs:retry_failed"), {"queue": "emails"})
         assert not Job.objects.filter(status="failed", queue="emails").exists()
 

@@ -34,6 +34,21 @@ def test_an_idle_listening_worker_picks_a_job_up_at_once(manage):
         assert time.monotonic() - enqueued < 3  # not the 60 s poll
 
 
+def test_retrying_a_failed_job_wakes_a_listening_worker(manage):
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite workers poll")
+    job = delay(targets.noop)()
+    Job.objects.filter(pk=job.pk).update(status="failed", attempts=25)
+    worker = manage("jobs", "work", "--sleep-delay", "60")
+    _started(worker)
+    time.sleep(0.5)  # past the look the listener takes when it connects
+    Job.objects.filter(pk=job.pk).retry()
+    retried = time.monotonic()
+    done = Job.objects.filter(pk=job.pk, status="succeeded")
+    wait_for(done.exists, timeout=10)
+    assert time.monotonic() - retried < 3  # not the 60 s poll
+
+
 def test_without_listen_the_worker_polls(manage):
     worker = manage("jobs", "work", "--no-listen", "--sleep-delay", "0.2")
     _started(worker)
