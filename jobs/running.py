@@ -139,33 +139,37 @@ def summary(exc: BaseException) -> str:
 # -- outcome ------------------------------------------------------------------------
 
 
-def record(job: Job, now, **fields) -> bool:
-    """Apply ``fields`` if we still hold the job's claim; False if it was lost.
+def patiently(write, what):
+    """Run ``write()``, retrying connection errors with backoff for up to
+    RECORD_PATIENCE seconds: an outcome must not be lost to a database restart."""
+    deadline, delay = time.monotonic() + RECORD_PATIENCE, 0.25
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s: database unavailable (%s); retrying in %.2fs", what, exc, delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
-    A job's outcome must not be lost to a database restart, so connection
-    errors are retried (with backoff) for up to RECORD_PATIENCE seconds.
-    """
+
+def record(job: Job, now, **fields) -> bool:
+    """Apply ``fields`` if we still hold the job's claim; False if it was lost."""
     fields["updated_at"] = now
     claim = Job.objects.filter(
         pk=job.pk, status=Job.Status.RUNNING, locked_by=job.locked_by, attempts=job.attempts
     )
-    deadline, delay = time.monotonic() + RECORD_PATIENCE, 0.25
-    while True:
-        try:
-            updated = claim.update(**fields)
-            break
-        except (OperationalError, InterfaceError) as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            logger.warning(
-                "job=%s database unavailable (%s); retrying in %.2fs", job.pk, exc, delay
-            )
-            connection.close()
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    updated = patiently(lambda: claim.update(**fields), f"job={job.pk}")
     for name, value in fields.items():
         setattr(job, name, value)
     return bool(updated)
+
+
+def record_success(job: Job, now, result) -> bool:
+    """The outcome of a job that succeeded (a worker batches these: jobs.finishing)."""
+    return record(job, now, status=Job.Status.SUCCEEDED, result=result, finished_at=now)
 
 
 def release(job: Job, now) -> bool:
@@ -244,14 +248,18 @@ def _perform(job: Job, attempt: _Attempt, interruptible) -> None:
 
 
 def run_claimed_job(
-    job: Job, interruptible: Interruptible | None = None, clock: Clock = timezone.now
+    job: Job,
+    interruptible: Interruptible | None = None,
+    clock: Clock = timezone.now,
+    record_succeeded=record_success,
 ) -> str:
     """Run a job this worker has claimed and record what happened.
 
     ``clock`` gives the times written to the row (a worker passes one set by
-    the database's clock). Returns the outcome: "succeeded", "retry",
-    "failed", "released" (put back, the attempt not counted) or "lost" (the
-    claim was taken over meanwhile).
+    the database's clock); ``record_succeeded(job, now, result)`` writes a
+    success (a worker passes its batching SuccessRecorder). Returns the
+    outcome: "succeeded", "retry", "failed", "released" (put back, the attempt
+    not counted) or "lost" (the claim was taken over meanwhile).
     """
     started = time.monotonic()
     attempt = _Attempt()
@@ -262,7 +270,9 @@ def run_claimed_job(
     except Exception as exc:  # e.g. the database was away while re-fetching
         outcome = fail_attempt(job, exc, now=clock())
     else:
-        outcome = _run_performable(job, attempt, interruptible or nullcontext(), clock)
+        outcome = _run_performable(
+            job, attempt, interruptible or nullcontext(), clock, record_succeeded
+        )
     log_outcome(job, outcome, started)
     return outcome
 
@@ -278,7 +288,7 @@ def load_payload(job: Job):
     return payload.load(job.payload)
 
 
-def _run_performable(job, attempt, interruptible, clock) -> str:
+def _run_performable(job, attempt, interruptible, clock, record_succeeded) -> str:
     performable = attempt.performable
     try:
         _perform(job, attempt, interruptible)
@@ -298,14 +308,7 @@ def _run_performable(job, attempt, interruptible, clock) -> str:
         outcome = fail_attempt(job, exc, performable, now=clock())
         _after_hook(performable, "after", job)
         return outcome
-    now = clock()
-    recorded = record(
-        job,
-        now,
-        status=Job.Status.SUCCEEDED,
-        result=_encode_result(job, attempt.result),
-        finished_at=now,
-    )
+    recorded = record_succeeded(job, clock(), _encode_result(job, attempt.result))
     _after_hook(performable, "after", job)
     return "succeeded" if recorded else "lost"
 

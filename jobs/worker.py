@@ -26,6 +26,7 @@ from . import maintenance
 from .claiming import claim_due_jobs
 from .clock import DatabaseClock
 from .conf import jobs_settings
+from .finishing import SuccessRecorder
 from .listening import NotificationListener, listen_supported
 from .models import Job, Worker
 from .running import (
@@ -108,6 +109,7 @@ class WorkerLoop:
         self.config = jobs_settings()
         self.name = worker_name()
         self.clock = DatabaseClock()
+        self._record_success = SuccessRecorder()
         listen = self.config.LISTEN_URL if options.listen is None else options.listen
         self.listener = (
             NotificationListener(listen, self._notified) if listen_supported(listen) else None
@@ -402,7 +404,7 @@ class WorkerLoop:
             return "released" if release(entry.job, self.clock.now()) else "lost"
         entry.deadline = now + max_run_time_for(entry.job)
         entry.started = True
-        return run_claimed_job(entry.job, entry.interruptible, self.clock.now)
+        return run_claimed_job(entry.job, entry.interruptible, self.clock.now, self._record_success)
 
     def _record_duration(self, pool: Pool, seconds: float) -> None:
         average = self._average_duration[pool]

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.checks import run_checks
 from django.tasks import TaskResultStatus, default_task_backend, task_backends
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
 from django.tasks.signals import task_enqueued, task_finished, task_started
@@ -196,10 +195,7 @@ def test_arguments_must_be_json():
     assert Job.objects.count() == 0
 
 
-def test_queues_and_options_are_checked(settings):
-    settings.TASKS = {
-        "default": {"BACKEND": "jobs.backends.JobsBackend", "QUEUES": [""], "OPTIONS": {"x": 1}}
-    }
-    ids = {message.id for message in run_checks()}
-    assert {"jobs.E020", "jobs.E021"} <= ids
-    assert task_backends["default"].queues == {""}
+def test_queues_and_options_are_checked():
+    backend = JobsBackend("checked", {"QUEUES": [""], "OPTIONS": {"x": 1}})
+    assert {message.id for message in backend.check()} == {"jobs.E020", "jobs.E021"}
+    assert JobsBackend("fine", {"QUEUES": ["default"]}).check() == []
