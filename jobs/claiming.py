@@ -9,7 +9,7 @@ just as exclusive.
 
 from django.db import connections
 
-from .clock import now_sql
+from .clock import due_sql, now_sql
 from .models import Job, PausedQueue
 
 NOTIFY_CHANNEL = "jobs_enqueued"
@@ -20,7 +20,7 @@ UPDATE {job}
        locked_by = %s, locked_at = {now}, updated_at = {now}
  WHERE id IN (
        SELECT id FROM {job}
-        WHERE status = 'ready' AND run_at <= {now}{filters}
+        WHERE status = 'ready' AND run_at <= {due}{filters}
           AND NOT EXISTS (SELECT 1 FROM {paused} p WHERE p.queue = {job}.queue)
         ORDER BY priority DESC, run_at, id
         LIMIT %s{lock})
@@ -61,6 +61,7 @@ def claim_statement(
         lock=" FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else "",
         columns=", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields),
         now="%s" if now is not None else now_sql(connection.vendor),
+        due="%s" if now is not None else due_sql(connection.vendor),
     )
     if now is None:
         return sql, [worker_name, *params, limit]

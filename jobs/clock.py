@@ -24,6 +24,17 @@ def now_sql(vendor: str) -> str:
     return _NOW_SQL[vendor].removeprefix("SELECT ")
 
 
+def due_sql(vendor: str) -> str:
+    """An SQL expression that run_at must not exceed for a job to be due now.
+
+    SQLite's clock reads whole milliseconds while run_at keeps microseconds,
+    so it rounds up: a job enqueued this millisecond is due this millisecond.
+    """
+    if vendor == "sqlite":
+        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW', '+0.001 seconds')"
+    return now_sql(vendor)
+
+
 def database_now(using="default") -> datetime:
     connection = connections[using]
     with connection.cursor() as cursor:

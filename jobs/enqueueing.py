@@ -7,11 +7,12 @@ input fails here, at the call, never later in the worker.
 
 import functools
 import inspect
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.core.mail import EmailMessage
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from . import payload
@@ -153,7 +154,46 @@ def enqueue_many(job_objects: Iterable, *, priority=None, run_at=None, queue=Non
     if not jobs_settings().DELAY_JOBS:
         return [_submit(row) for row in rows]
     with transaction.atomic():
-        return Job.objects.bulk_create(rows, batch_size=2000)
+        for start in range(0, len(rows), INSERT_BATCH):
+            _insert(rows[start : start + INSERT_BATCH])
+    return rows
+
+
+#: Rows per INSERT statement in enqueue_many (within both databases' limits on
+#: parameters per statement: 18 columns x 1,000 rows).
+INSERT_BATCH = 1000
+
+
+def _insert(rows: list[Job]) -> None:
+    """One multi-row INSERT ... RETURNING id. Django's bulk_create does the
+    same, but prepares every value field by field, which costs more than the
+    database's work here; these values are plain already."""
+    fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
+    ops = connection.ops
+    json_fields = {"payload", "errors", "result"}
+    datetime_fields = {f.name for f in fields if f.get_internal_type() == "DateTimeField"}
+    params = []
+    for row in rows:
+        for f in fields:
+            value = getattr(row, f.attname)
+            if value is not None and f.name in json_fields:
+                value = json.dumps(value)
+            elif value is not None and f.name in datetime_fields:
+                value = ops.adapt_datetimefield_value(value)
+            params.append(value)
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
+    sql = "INSERT INTO {} ({}) VALUES {} RETURNING {}".format(
+        ops.quote_name(Job._meta.db_table),
+        ", ".join(ops.quote_name(f.column) for f in fields),
+        ", ".join([placeholders] * len(rows)),
+        ops.quote_name("id"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+        row._state.adding, row._state.db = False, connection.alias
 
 
 # -- delay() --------------------------------------------------------------------
