@@ -164,36 +164,59 @@ def enqueue_many(job_objects: Iterable, *, priority=None, run_at=None, queue=Non
 INSERT_BATCH = 1000
 
 
+#: What differs between the rows of one enqueue_many; the rest is shared.
+_VARYING = ("name", "queue", "priority", "payload", "run_at", "max_attempts", "max_run_time")
+
+
 def _insert(rows: list[Job]) -> None:
-    """One multi-row INSERT ... RETURNING id. Django's bulk_create does the
+    """One INSERT ... RETURNING id for many rows. Django's bulk_create does the
     same, but prepares every value field by field, which costs more than the
-    database's work here; these values are plain already."""
+    database's work here. PostgreSQL takes a column of values per parameter
+    (unnest), SQLite a VALUES row per job; columns every row shares (status,
+    attempts, timestamps, ...) are sent once."""
     fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
     ops = connection.ops
-    json_fields = {"payload", "errors", "result"}
-    datetime_fields = {f.name for f in fields if f.get_internal_type() == "DateTimeField"}
-    params = []
-    for row in rows:
-        for f in fields:
-            value = getattr(row, f.attname)
-            if value is not None and f.name in json_fields:
-                value = json.dumps(value)
-            elif value is not None and f.name in datetime_fields:
-                value = ops.adapt_datetimefield_value(value)
-            params.append(value)
-    placeholders = f"({', '.join(['%s'] * len(fields))})"
-    sql = "INSERT INTO {} ({}) VALUES {} RETURNING {}".format(
+    first = rows[0]
+    shared = {
+        f.column: _plain(f, getattr(first, f.attname)) for f in fields if f.name not in _VARYING
+    }
+    varying = [f for f in fields if f.name in _VARYING]
+    columns = [[_plain(f, getattr(row, f.attname)) for row in rows] for f in varying]
+    if connection.vendor == "postgresql":
+        constants = ", ".join(f"%s::{f.db_type(connection)}" for f in fields if f.column in shared)
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in varying)
+        values = f"SELECT *, {constants} FROM unnest({arrays})"
+        params = [*shared.values(), *columns]
+    else:
+        row_sql = f"({', '.join(['%s'] * (len(varying) + len(shared)))})"
+        values = "VALUES " + ", ".join([row_sql] * len(rows))
+        params = [v for row in zip(*columns, strict=True) for v in (*row, *shared.values())]
+    sql = "INSERT INTO {} ({}) {} RETURNING {}".format(
         ops.quote_name(Job._meta.db_table),
-        ", ".join(ops.quote_name(f.column) for f in fields),
-        ", ".join([placeholders] * len(rows)),
+        ", ".join(ops.quote_name(c) for c in [*(f.column for f in varying), *shared]),
+        values,
         ops.quote_name("id"),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
+        ids = [pk for (pk,) in cursor.fetchall()]
+    shared_attnames = [f.attname for f in fields if f.column in shared]
     for row, pk in zip(rows, ids, strict=True):
         row.pk = pk
         row._state.adding, row._state.db = False, connection.alias
+        for attname in shared_attnames:  # as written: the first row's
+            setattr(row, attname, getattr(first, attname))
+
+
+def _plain(field, value):
+    """A field's value as the database driver takes it."""
+    if value is None:
+        return None
+    if isinstance(field, models.JSONField):
+        return json.dumps(value)
+    if isinstance(field, models.DateTimeField) and connection.vendor != "postgresql":
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 # -- delay() --------------------------------------------------------------------

@@ -205,6 +205,18 @@ def test_enqueue_many_writes_one_insert(django_assert_max_num_queries):
     assert Job.objects.filter(queue="bulk").count() == 50
 
 
+def test_enqueue_many_stores_each_rows_own_options():
+    when = timezone.now() + timedelta(minutes=3)
+    jobs = enqueue_many([targets.LimitedJob(), targets.NewsletterJob("n", ["a@b.c"])], run_at=when)
+    for returned in jobs:
+        stored = Job.objects.get(pk=returned.pk)
+        for field in ("name", "queue", "priority", "payload", "max_attempts", "status", "run_at"):
+            assert getattr(stored, field) == getattr(returned, field), field
+        assert (stored.created_at, stored.errors, stored.attempts) == (returned.created_at, [], 0)
+    assert [(j.queue, j.max_attempts) for j in jobs] == [("limited", 2), ("default", None)]
+    assert enqueue_many([]) == []
+
+
 def test_enqueue_is_atomic_with_the_callers_transaction():
     photo = Photo.objects.create(title="cat")
     with pytest.raises(RuntimeError), transaction.atomic():
