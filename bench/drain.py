@@ -59,38 +59,35 @@ def check_each_ran_once(count: int, ran: int) -> None:
 
 
 def run_noop(ctx: BenchContext) -> list[Figure]:
-    """Section 2: no-op jobs, 1 and 2 processes at the default concurrency."""
+    """Section 2: no-op jobs, 1, 2, 4 and 8 processes at the default concurrency
+    (as many dynos sharing one database)."""
     count = ctx.size(5_000, 1_000)
-    rates = {1: [], 2: []}
+    levels = (1, 2, 4, 8)
+    rates = {level: [] for level in levels}
     for attempt in range(ctx.runs):
-        for processes in (1, 2):
+        for processes in levels:
             objects = [NoopJob(n) for n in range(count)]
             rates[processes].append(drain(ctx, objects, processes, None, timeout=300))
         progress(
-            f"drain run {attempt + 1}: 1 process {rates[1][-1]:,.0f}/s, "
-            f"2 processes {rates[2][-1]:,.0f}/s"
+            f"drain run {attempt + 1}: "
+            + ", ".join(f"{level} processes {rates[level][-1]:,.0f}/s" for level in levels)
         )
     empty_job_table()
     ratios = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
-    return [
+    goals = {1: "drain_1", 2: "drain_2"}
+    figures = [
         Figure(
             2,
-            f"drain {count:,} no-op jobs, 1 process",
+            f"drain {count:,} no-op jobs, {level} process{'es' if level > 1 else ''}",
             "jobs/s",
-            rates[1],
-            goal="drain_1",
+            rates[level],
+            goal=goals.get(level),
             note="checked: each job ran exactly once",
-        ),
-        Figure(
-            2,
-            f"drain {count:,} no-op jobs, 2 processes",
-            "jobs/s",
-            rates[2],
-            goal="drain_2",
-            note="checked: each job ran exactly once",
-        ),
-        Figure(2, "2 processes ÷ 1 process", "x", ratios),
+        )
+        for level in levels
     ]
+    figures.append(Figure(2, "2 processes ÷ 1 process", "x", ratios))
+    return figures
 
 
 def run_io(ctx: BenchContext) -> list[Figure]:

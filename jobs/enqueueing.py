@@ -236,8 +236,8 @@ def _encode_call(where, signature, args, kwargs):
 class _DelayedCall:
     """Calling this enqueues the call it stands for, and returns the Job."""
 
-    def __init__(self, where, target, call, name, signature, options, instance=None):
-        self._where, self._target, self._call = where, target, call
+    def __init__(self, where, call, name, signature, options, instance=None):
+        self._where, self._call = where, call
         self._name, self._signature = name, signature
         self._options, self._instance = options, instance
 
@@ -282,7 +282,6 @@ class DelayProxy:
         name = self._receiver["function"]
         return _DelayedCall(
             f"delay({name})",
-            self._obj,
             self._receiver,
             name,
             inspect.signature(self._obj),
@@ -309,7 +308,6 @@ class DelayProxy:
             signature = inspect.signature(getattr(obj, method))
         return _DelayedCall(
             where,
-            obj,
             {**self._receiver, "method": method},
             payload.receiver_name(obj, method),
             signature,

@@ -88,11 +88,6 @@ class Interruptible:
 # -- policy -------------------------------------------------------------------------
 
 
-def _option(performable, name):
-    value = getattr(performable, name, None)
-    return value() if callable(value) else value
-
-
 def max_attempts_for(job: Job) -> int:
     return job.max_attempts or jobs_settings().MAX_ATTEMPTS
 

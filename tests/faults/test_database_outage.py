@@ -1,16 +1,19 @@
 """The database goes away for 10 s under working workers, and comes back.
 
-Workers reach PostgreSQL through a proxy the test cuts: every connection is
-dropped and new ones are refused, as during a restart or failover, while the
-server stays up for the test itself. (The web side of an outage is in
-test_web_outage.py.)
+Twice: through a proxy the test cuts (every connection dropped, new ones
+refused, as in a failover, while the server stays up for the test itself),
+and by really stopping and starting the local PostgreSQL cluster. (The web
+side of an outage is in test_web_outage.py.)
 """
 
+import os
+import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, connections
 
 from jobs import enqueue_many
 from jobs.models import Job
@@ -75,3 +78,45 @@ def test_workers_ride_out_a_database_outage(manage, subprocess_env, proxy):
             "seconds_to_resume_after_restore": round(first_after, 1),
         },
     )
+
+
+def _cluster():
+    """The local PostgreSQL cluster's version, when this run may stop and start it."""
+    clusters = sorted(Path("/etc/postgresql").glob("*/main"))
+    if connection.vendor != "postgresql" or not clusters or os.geteuid() != 0:
+        pytest.skip("restarting PostgreSQL needs the local cluster and root (CI has both)")
+    return clusters[-1].parent.name
+
+
+def _pg_ctl(version, action):
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
+    subprocess.run([*command, "-m", "fast"] if action == "stop" else command, check=True)
+
+
+def _accepting():
+    connections.close_all()
+    try:
+        Job.objects.exists()
+    except OperationalError:
+        return False
+    return True
+
+
+def test_workers_ride_out_a_real_postgresql_restart(manage):
+    version = _cluster()
+    jobs = enqueue_many(faulty.CountedJob(n, seconds=0.005) for n in range(1000))
+    fleet = Fleet(manage, "jobs", "work", "--concurrency", "4").start(2)
+    fleet.wait_until_up()
+    wait_for(lambda: Event.objects.filter(name="executed").count() >= 100, timeout=60)
+    connections.close_all()
+    try:
+        _pg_ctl(version, "stop")
+        time.sleep(OUTAGE_SECONDS)  # the outage itself: real time must pass
+    finally:
+        _pg_ctl(version, "start")
+    wait_for(_accepting, timeout=60, message="PostgreSQL to accept connections")
+    wait_until_settled(timeout=180)
+    assert fleet.stop() == [0, 0]
+    ours = Job.objects.filter(pk__in=[j.pk for j in jobs])
+    assert Counter(ours.values_list("status", flat=True)) == {"succeeded": 1000}
+    assert "database error" in fleet.output or "database unavailable" in fleet.output
