@@ -392,8 +392,9 @@ class WorkerLoop:
                     with self._lock:
                         if self._running.get(entry.job.pk) is entry:
                             del self._running[entry.job.pk]
-                self.counts[outcome] = self.counts.get(outcome, 0) + 1
-                self._record_duration(pool, time.monotonic() - started)
+                with self._lock:
+                    self.counts[outcome] = self.counts.get(outcome, 0) + 1
+                    self._record_duration(pool, time.monotonic() - started)
                 self._wake.set()
         finally:
             connections.close_all()
