@@ -318,7 +318,13 @@ class WorkerLoop:
             entries = list(self._running.values())
         for entry in entries:
             if not entry.started:
-                continue  # queued: its thread puts it back if we are stopping
+                # Read ahead, not started: its thread puts it back when it gets
+                # to it, or we do once shutdown is due (its thread may be stuck).
+                if shutdown_due:
+                    release(entry.job, self.clock.now())
+                    with self._lock:
+                        self._running.pop(entry.job.pk, None)
+                continue
             if entry.interrupted_at is None:
                 if shutdown_due:
                     self._interrupt(entry, WorkerShutdown, now)
