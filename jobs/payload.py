@@ -9,6 +9,7 @@ call ``os.system`` or ``subprocess.run``.
 """
 
 import datetime
+import functools
 import importlib
 import inspect
 import math
@@ -169,8 +170,14 @@ def restore_object(data):
 
 def allowed_module(module_name: str) -> bool:
     """Whether the worker may import and call into ``module_name``."""
-    prefixes = [config.name for config in apps.get_app_configs()]
-    prefixes.extend(jobs_settings().ALLOWED_MODULES)
+    return _allowed(module_name, jobs_settings().ALLOWED_MODULES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(module_name: str, extra: tuple[str, ...]) -> bool:
+    # Installed apps are fixed once Django has started; ALLOWED_MODULES is
+    # part of the key, so a settings change is seen at once.
+    prefixes = [config.name for config in apps.get_app_configs()] + list(extra)
     return any(module_name == p or module_name.startswith(p + ".") for p in prefixes)
 
 
