@@ -56,7 +56,7 @@ def unavailable(reason: str):
     """Skip, or fail when E2E_REQUIRED=1 says the environment must have it."""
     if os.environ.get("E2E_REQUIRED") == "1":
         pytest.fail(f"{reason} (E2E_REQUIRED=1, so this fails instead of skipping)")
-    pytest.skip(reason)
+    pytest.skip(reason)  # Chromium or PostgreSQL missing, outside CI
 
 
 @pytest.fixture(scope="session")

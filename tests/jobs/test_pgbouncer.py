@@ -39,7 +39,7 @@ def pgbouncer():
         reason = "PgBouncer, for the PostgreSQL pooling test, is missing: apt-get install pgbouncer"
         if os.environ.get("CI"):
             pytest.fail(reason)
-        pytest.skip(reason)
+        pytest.skip(reason)  # PgBouncer missing, outside CI: PostgreSQL pooling untested
     # pgbouncer drops root for the postgres user, who must reach its files.
     with tempfile.TemporaryDirectory(prefix="pgbouncer-") as directory:
         tmp_path = Path(directory)
