@@ -18,7 +18,7 @@ from django.utils import timezone
 from . import payload
 from .conf import jobs_settings
 from .models import Job
-from .running import payload_size
+from .running import payload_size, run_inline
 
 PRIORITY_RANGE = range(-32768, 32768)  # SmallIntegerField
 
@@ -107,8 +107,6 @@ def _attribute(obj, name):
 def _submit(job):
     """Save ``job`` (or, with DELAY_JOBS off, run it at once) and return it."""
     if not jobs_settings().DELAY_JOBS:
-        from .running import run_inline
-
         return run_inline(job)
     job.save()  # on PostgreSQL a trigger NOTIFYs workers (migration 0003)
     return job
