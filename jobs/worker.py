@@ -266,13 +266,22 @@ class WorkerLoop:
         return threads * 2 if average is not None and average < READ_AHEAD_BELOW else threads
 
     def _next_scheduled(self) -> float | None:
-        """When the next waiting job comes due, so we wake for it, not at the next poll."""
-        waiting = Job.objects.filter(status=Job.Status.READY).for_queues(self.options.queues)
+        """When the next waiting job comes due, so we wake for it, not at the next poll.
+
+        Only jobs still in the future count: one already due that we did not
+        claim (its queue paused, its priority out of our range) must not make
+        us wake again at once, in a loop.
+        """
+        now = self.clock.now()
+        waiting = (
+            Job.objects.filter(status=Job.Status.READY, run_at__gt=now)
+            .for_queues(self.options.queues)
+            .in_priority_range(self.options.min_priority, self.options.max_priority)
+        )
         next_run_at = waiting.aggregate(next=Min("run_at"))["next"]
         if next_run_at is None:
             return None
-        due_in = (next_run_at - self.clock.now()).total_seconds()
-        return time.monotonic() + max(0.0, due_in)
+        return time.monotonic() + (next_run_at - now).total_seconds()
 
     def _heartbeat(self) -> None:
         self.clock.sync()
