@@ -397,12 +397,8 @@ class WorkerLoop:
                 started = time.monotonic()
                 try:
                     outcome = self._start(entry, started)
-                except Exception:
-                    # Only a bug of ours gets here; the claim stays until
-                    # crash recovery returns the job to the queue.
-                    logger.exception("job=%s could not be run", entry.job.pk)
-                    outcome = "lost"
-                    close_old_connections()
+                except Exception as exc:
+                    outcome = self._failed_to_run(entry, exc)
                 finally:
                     with self._lock:
                         if self._running.get(entry.job.pk) is entry:
@@ -416,11 +412,26 @@ class WorkerLoop:
 
     def _start(self, entry: _Running, now: float) -> str:
         if self._stopping:
-            # Read ahead but not started: back to the queue, no attempt spent.
+            # Read ahead but not started: back to the queue, no attempt spent
+            # (unless the supervisor, at the shutdown deadline, did it first).
+            with self._lock:
+                if self._running.get(entry.job.pk) is not entry:
+                    return "released"
             return "released" if release(entry.job, self.clock.now()) else "lost"
         entry.deadline = now + max_run_time_for(entry.job)
         entry.started = True
         return run_claimed_job(entry.job, entry.interruptible, self.clock.now, self._record_success)
+
+    def _failed_to_run(self, entry: _Running, exc: Exception) -> str:
+        """Only a bug of ours (or the database failing past all retries) gets
+        here: count the attempt if we can, so a job cannot loop on it forever."""
+        logger.exception("job=%s could not be run", entry.job.pk)
+        close_old_connections()
+        try:
+            return fail_attempt(entry.job, exc, now=self.clock.now())
+        except Exception:
+            logger.exception("job=%s left to crash recovery", entry.job.pk)
+            return "lost"
 
     def _record_duration(self, pool: Pool, seconds: float) -> None:
         average = self._average_duration[pool]

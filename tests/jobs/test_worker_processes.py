@@ -98,3 +98,22 @@ def test_a_job_past_its_max_run_time_is_interrupted_and_counted(manage):
     assert job.errors[0]["exception_class"] == "jobs.running.JobTimeout"
     assert "exceeded max_run_time of 1 s" in job.last_error
     assert "1 jobs ran: 0 succeeded, 1 failed" in worker.output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_of_the_worker_itself_still_counts_the_attempt(monkeypatch):
+    """If running a job fails outside the job (a bug of ours), the attempt is
+    recorded as failed, so the job cannot come back forever uncounted."""
+    from jobs.worker import WorkerLoop, WorkerOptions
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in the runner")
+
+    monkeypatch.setattr("jobs.worker.run_claimed_job", broken)
+    job = delay(targets.noop)()
+    worker = WorkerLoop(WorkerOptions(exit_on_complete=True, listen=False))
+    assert worker.run() == 0
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("ready", 1)
+    assert job.last_error == "RuntimeError: bug in the runner"
+    assert worker.counts["retry"] == 1
