@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, read_procfile
+
 from .processes import (
     ROOT,
     AppProcess,
     base_env,
     build,
-    free_port,
     postgres_database,
     postgres_server_url,
     read_postdeploy,
-    read_procfile,
     run_once,
 )
 

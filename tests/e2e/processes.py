@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,28 +28,9 @@ NOT_IN_BUILD = shutil.ignore_patterns(
 )
 
 
-def read_procfile(path: Path) -> dict[str, str]:
-    """The Procfile's process types and their commands, as Heroku reads them."""
-    commands = {}
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, colon, command = line.partition(":")
-        if not colon or not name.strip().isidentifier():
-            raise ValueError(f"{path}: not a `name: command` line: {line!r}")
-        commands[name.strip()] = command.strip()
-    return commands
-
-
 def read_postdeploy(path: Path) -> str:
     """app.json's postdeploy script: what Heroku runs once after the first deploy."""
     return json.loads(path.read_text())["scripts"]["postdeploy"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def base_env(**config: str) -> dict[str, str]:

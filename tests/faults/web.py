@@ -9,7 +9,6 @@ import html
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,22 +21,10 @@ from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from tests.processes import free_port, read_procfile
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "faults"
-
-
-def procfile_command(process_type: str) -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process_type:
-            return command.strip()
-    raise LookupError(f"no {process_type!r} process in the Procfile")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class WebProcess:
@@ -51,7 +38,7 @@ class WebProcess:
         self._log = log_path.open("w")
         bin_dir = str(Path(sys.executable).parent)
         self.popen = subprocess.Popen(
-            ["bash", "-c", procfile_command("web")],
+            ["bash", "-c", read_procfile(ROOT / "Procfile")["web"]],
             cwd=ROOT,
             env={
                 **env,

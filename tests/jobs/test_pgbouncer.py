@@ -18,17 +18,12 @@ from django.db import connection
 from jobs import enqueue_many
 from jobs.models import Job
 from tests.jobs.waiting import wait_for
+from tests.processes import free_port
 from tests.testapp import faulty
 
 pytestmark = pytest.mark.slow
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -48,7 +43,7 @@ def pgbouncer():
 
 
 def _run_pgbouncer(tmp_path):
-    port = _free_port()
+    port = free_port()
     settings = connection.settings_dict
     (tmp_path / "users.txt").write_text(f'"{settings["USER"] or "postgres"}" ""\n')
     config = tmp_path / "pgbouncer.ini"
