@@ -46,10 +46,16 @@ logger = logging.getLogger("jobs")
 INTERRUPT_GRACE = 5.0
 #: Longest pause between retries while the database is unreachable.
 MAX_RECONNECT_DELAY = 10.0
-#: A pool whose jobs take less than this on average claims one job ahead per
-#: thread, so a thread never waits for the next claim. Longer jobs are not
+#: A pool whose jobs take less than this on average claims jobs ahead of its
+#: threads, so a thread never waits for the next claim. Longer jobs are not
 #: read ahead: a job queued behind a slow one would wait while others idle.
 READ_AHEAD_BELOW = 0.1
+#: How much work (by the average duration) a thread's read-ahead holds, and
+#: the most jobs that may be. Enough to claim and record short jobs in
+#: batches; little enough that a worker never hoards more than a blink of work
+#: that another worker could have run sooner.
+READ_AHEAD_SECONDS = 0.05
+MAX_READ_AHEAD = 25
 #: Weight of the latest duration in the moving average of job durations.
 DURATION_SMOOTHING = 0.2
 
@@ -240,8 +246,11 @@ class WorkerLoop:
         for pool in self.options.pools:
             with self._lock:
                 held = sum(1 for r in self._running.values() if r.pool is pool)
-            free = self._capacity(pool) - held
-            if free <= 0:
+            capacity = self._capacity(pool)
+            free = capacity - held
+            if free <= 0 or free < capacity - self._live_threads(pool) * 2:
+                # Read-ahead refills in batches, once its threads are down to
+                # about two jobs each: one claim for many jobs, none idle.
                 continue
             looked = True
             jobs = claim_due_jobs(
@@ -259,11 +268,17 @@ class WorkerLoop:
             claimed += len(jobs)
         return claimed, looked
 
+    def _live_threads(self, pool: Pool) -> int:
+        return pool.size - self._stuck[pool]
+
     def _capacity(self, pool: Pool) -> int:
-        """Jobs this pool may hold: one per live thread, twice that for short jobs."""
-        threads = pool.size - self._stuck[pool]
+        """Jobs this pool may hold: one per live thread, more for short jobs."""
+        threads = self._live_threads(pool)
         average = self._average_duration[pool]
-        return threads * 2 if average is not None and average < READ_AHEAD_BELOW else threads
+        if average is None or average >= READ_AHEAD_BELOW:
+            return threads
+        per_thread = min(MAX_READ_AHEAD, max(2, int(READ_AHEAD_SECONDS / max(average, 1e-6))))
+        return threads * per_thread
 
     def _next_scheduled(self) -> float | None:
         """When the next waiting job comes due, so we wake for it, not at the next poll.

@@ -117,3 +117,29 @@ def test_an_error_of_the_worker_itself_still_counts_the_attempt(monkeypatch):
     assert (job.status, job.attempts) == ("ready", 1)
     assert job.last_error == "RuntimeError: bug in the runner"
     assert worker.counts["retry"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_short_jobs_are_claimed_in_batches_and_each_run_once():
+    """Read-ahead grows with how short jobs are: one thread running 300
+    no-op jobs claims them in a handful of statements, not one per job."""
+    from django.db import connection
+
+    from jobs.worker import WorkerLoop, WorkerOptions
+
+    enqueue_many(targets.RecordNumber(n) for n in range(300))
+    claims = []
+
+    def count_claims(execute, sql, params, many, context):
+        if sql.lstrip().startswith("UPDATE") and "SET status = 'running'" in sql:
+            claims.append(params[-1])  # the LIMIT
+        return execute(sql, params, many, context)
+
+    worker = WorkerLoop(WorkerOptions(exit_on_complete=True, listen=False))
+    with connection.execute_wrapper(count_claims):
+        assert worker.run() == 0
+    assert worker.counts["succeeded"] == 300
+    counts = Counter(Event.objects.filter(name="number").values_list("data__n", flat=True))
+    assert len(counts) == 300 and set(counts.values()) == {1}
+    assert len(claims) < 40, claims
+    assert max(claims) > 2  # more than the two per thread of plain read-ahead
