@@ -2,10 +2,10 @@
 
 One claim = jobs.claiming.claim_due_jobs(limit=1) taking the single due job.
 Between claims (outside the timing) the claimed row is deleted and a new due
-job enqueued, so every claim sees the same table. Future jobs get priorities
-from -10 to 10 and the due job 0: half the future jobs rank above it (as the
-site's reminders, priority 0, rank above any lower-priority work), so an
-index that orders by priority before filtering on run_at has to skip them.
+job enqueued, so every claim sees the same table. Future jobs are written as
+enqueue writes them (status "scheduled") with priorities from -10 to 10 and
+the due job 0: half the future jobs rank above it, so a claim that read them
+in its priority-first index would have to skip them.
 """
 
 import time
@@ -56,18 +56,18 @@ SELECT 'bench.targets.NoopJob', 'default', %(priority)s, %(payload)s,
 
 
 def fill(finished: int, future: int) -> None:
-    """Insert ``finished`` succeeded/failed rows (1 in 10 failed) and ``future`` ready rows."""
+    """Insert ``finished`` succeeded/failed rows (1 in 10 failed) and ``future`` scheduled rows."""
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     batches = [
         # (count, status, attempts, priority, base run_at, step ms, error)
         (finished - finished // 10, "succeeded", 1, 0, now - timedelta(days=3), 1, ""),
         (finished // 10, "failed", 25, 0, now - timedelta(days=3), 1, "RuntimeError: bench"),
-        (future, "ready", 0, None, now + timedelta(hours=1), 50, ""),
+        (future, "scheduled", 0, None, now + timedelta(hours=1), 50, ""),
     ]
     with connection.cursor() as cursor:
         for count, status, attempts, priority, base, step, error in batches:
-            done = status != "ready"
+            done = status != "scheduled"
             params = {
                 "count": count,
                 "status": status,

@@ -22,6 +22,7 @@ from .models import Job
 
 STATUSES = {
     Job.Status.READY: TaskResultStatus.READY,
+    Job.Status.SCHEDULED: TaskResultStatus.READY,  # django.tasks has no "scheduled"
     Job.Status.RUNNING: TaskResultStatus.RUNNING,
     Job.Status.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
     Job.Status.FAILED: TaskResultStatus.FAILED,

@@ -85,17 +85,30 @@ def _job_row(call, name, *, priority, run_at, queue, max_attempts=None, max_run_
             f"{name}: the job's arguments take {size:,} bytes as JSON, over "
             f"JOBS['MAX_PAYLOAD_BYTES'] ({limit:,}). Store big data elsewhere and pass its id."
         )
-    return Job(
-        name=name[:255],
-        queue=queue,
-        priority=priority,
-        run_at=run_at,
-        payload=data,
-        max_attempts=max_attempts,
-        max_run_time=max_run_time,
-        created_at=now,
-        updated_at=now,
-    )
+    values = {
+        "id": None,
+        "name": name[:255],
+        "queue": queue,
+        "priority": priority,
+        "payload": data,
+        "status": Job.Status.READY,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "max_run_time": max_run_time,
+        "run_at": run_at,
+        "locked_at": None,
+        "locked_by": "",
+        "last_error": "",
+        "errors": [],
+        "result": None,
+        "failed_at": None,
+        "finished_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Every field by position: Django's fast path, three times quicker than
+    # keywords, which counts when enqueue_many builds a hundred thousand.
+    return Job(*[values[f.attname] for f in Job._meta.concrete_fields])
 
 
 def _attribute(obj, name):
@@ -104,11 +117,17 @@ def _attribute(obj, name):
     return value() if callable(value) else value
 
 
+def _settle_status(job):
+    """Ready or scheduled, by run_at as it stands after the job's enqueue hook."""
+    job.status = Job.waiting_status(job.run_at, job.created_at)
+    return job
+
+
 def _submit(job):
     """Save ``job`` (or, with DELAY_JOBS off, run it at once) and return it."""
     if not jobs_settings().DELAY_JOBS:
         return run_inline(job)
-    job.save()  # on PostgreSQL a trigger NOTIFYs workers (migration 0003)
+    _settle_status(job).save()  # on PostgreSQL a trigger NOTIFYs workers (migration 0003)
     return job
 
 
@@ -151,70 +170,91 @@ def enqueue_many(job_objects: Iterable, *, priority=None, run_at=None, queue=Non
     rows = [_job_object_row(obj, priority, run_at, queue) for obj in job_objects]
     if not jobs_settings().DELAY_JOBS:
         return [_submit(row) for row in rows]
+    for row in rows:
+        _settle_status(row)
     with transaction.atomic():
         for start in range(0, len(rows), INSERT_BATCH):
             _insert(rows[start : start + INSERT_BATCH])
     return rows
 
 
-#: Rows per INSERT statement in enqueue_many (within both databases' limits on
-#: parameters per statement: 18 columns x 1,000 rows).
-INSERT_BATCH = 1000
-
+#: Rows per INSERT statement in enqueue_many.
+INSERT_BATCH = 2000
 
 #: What differs between the rows of one enqueue_many; the rest is shared.
-_VARYING = ("name", "queue", "priority", "payload", "run_at", "max_attempts", "max_run_time")
+_VARYING = (
+    "name", "queue", "priority", "payload", "status", "run_at", "max_attempts", "max_run_time",
+)  # fmt: skip
+
+# The rows' own values travel as one JSON array that the database unpacks
+# (in C): json_populate_recordset on PostgreSQL, json_each on SQLite.
+_ROWS_SQL = {
+    "postgresql": "SELECT {varying}, {shared} FROM json_populate_recordset(NULL::{job}, %s) AS r",
+    "sqlite": "SELECT {varying}, {shared} FROM json_each(%s) AS r ORDER BY r.key",
+}
+_VALUE_SQL = {
+    "postgresql": "r.{column}",
+    "sqlite": "json_extract(r.value, '$.{column}')",
+}
 
 
 def _insert(rows: list[Job]) -> None:
-    """One INSERT ... RETURNING id for many rows. Django's bulk_create does the
-    same, but prepares every value field by field, which costs more than the
-    database's work here. PostgreSQL takes a column of values per parameter
-    (unnest), SQLite a VALUES row per job; columns every row shares (status,
-    attempts, timestamps, ...) are sent once."""
+    """One INSERT ... RETURNING id for many rows.
+
+    Django's bulk_create prepares every value field by field, which costs more
+    than the database's work here. Instead each row's varying values go in
+    one JSON document, payloads included as they are (not encoded twice), and
+    the columns every row shares (attempts, timestamps, ...) are sent once.
+    """
     fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
-    ops = connection.ops
+    vendor, ops = connection.vendor, connection.ops
     first = rows[0]
-    shared = {
-        f.column: _plain(f, getattr(first, f.attname)) for f in fields if f.name not in _VARYING
-    }
+    shared = [f for f in fields if f.name not in _VARYING]
     varying = [f for f in fields if f.name in _VARYING]
-    columns = [[_plain(f, getattr(row, f.attname)) for row in rows] for f in varying]
-    if connection.vendor == "postgresql":
-        constants = ", ".join(f"%s::{f.db_type(connection)}" for f in fields if f.column in shared)
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in varying)
-        values = f"SELECT *, {constants} FROM unnest({arrays})"
-        params = [*shared.values(), *columns]
-    else:
-        row_sql = f"({', '.join(['%s'] * (len(varying) + len(shared)))})"
-        values = "VALUES " + ", ".join([row_sql] * len(rows))
-        params = [v for row in zip(*columns, strict=True) for v in (*row, *shared.values())]
+    as_json = [(f.attname, f.column, _json_value(f, vendor, ops)) for f in varying]
+    document = json.dumps(
+        [
+            {column: encode(getattr(row, attname)) for attname, column, encode in as_json}
+            for row in rows
+        ],
+        separators=(",", ":"),
+    )
+    select = _ROWS_SQL[vendor].format(
+        varying=", ".join(_VALUE_SQL[vendor].format(column=f.column) for f in varying),
+        shared=", ".join(
+            f"%s::{f.db_type(connection)}" if vendor == "postgresql" else "%s" for f in shared
+        ),
+        job=ops.quote_name(Job._meta.db_table),
+    )
     sql = "INSERT INTO {} ({}) {} RETURNING {}".format(
         ops.quote_name(Job._meta.db_table),
-        ", ".join(ops.quote_name(c) for c in [*(f.column for f in varying), *shared]),
-        values,
+        ", ".join(ops.quote_name(f.column) for f in [*varying, *shared]),
+        select,
         ops.quote_name("id"),
     )
+    params = [f.get_db_prep_save(getattr(first, f.attname), connection) for f in shared]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*params, document])
         ids = [pk for (pk,) in cursor.fetchall()]
-    shared_attnames = [f.attname for f in fields if f.column in shared]
+    written = [(f.attname, getattr(first, f.attname)) for f in shared]  # the first row's
     for row, pk in zip(rows, ids, strict=True):
         row.pk = pk
         row._state.adding, row._state.db = False, connection.alias
-        for attname in shared_attnames:  # as written: the first row's
-            setattr(row, attname, getattr(first, attname))
+        for attname, value in written:
+            setattr(row, attname, value)
 
 
-def _plain(field, value):
-    """A field's value as the database driver takes it."""
-    if value is None:
-        return None
-    if isinstance(field, models.JSONField):
-        return json.dumps(value)
-    if isinstance(field, models.DateTimeField) and connection.vendor != "postgresql":
-        return connection.ops.adapt_datetimefield_value(value)
+def _as_is(value):
     return value
+
+
+def _json_value(field, vendor, ops):
+    """How a varying column's values go into the JSON document."""
+    if not isinstance(field, models.DateTimeField):
+        return _as_is
+    if vendor == "postgresql":
+        return lambda value: value and value.isoformat()
+    return ops.adapt_datetimefield_value
 
 
 # -- delay() --------------------------------------------------------------------

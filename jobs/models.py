@@ -7,10 +7,15 @@ from django.utils import timezone
 
 class JobQuerySet(models.QuerySet):
     def due(self, now=None):
-        """Ready jobs whose run_at has come, in the order workers take them."""
-        return self.filter(status=Job.Status.READY, run_at__lte=now or timezone.now()).order_by(
-            "-priority", "run_at", "id"
-        )
+        """Jobs whose run_at has come and that wait for a worker, in run order.
+
+        Scheduled jobs count once their time has come, before a worker has
+        promoted them to ready.
+        """
+        return self.filter(
+            status__in=Job.WAITING,
+            run_at__lte=now or timezone.now(),
+        ).order_by("-priority", "run_at", "id")
 
     def for_queues(self, queues):
         """Restrict to some queues; an empty or None list means all of them."""
@@ -30,7 +35,7 @@ class JobQuerySet(models.QuerySet):
     def retry(self) -> int:
         """Put failed (or waiting) jobs back, due now, with fresh attempts."""
         now = timezone.now()
-        jobs = self.filter(status__in=[Job.Status.FAILED, Job.Status.READY])
+        jobs = self.filter(status__in=[Job.Status.FAILED, *Job.WAITING])
         return self._update_and_wake(
             jobs,
             status=Job.Status.READY,
@@ -44,8 +49,8 @@ class JobQuerySet(models.QuerySet):
     def run_now(self) -> int:
         """Make waiting jobs due at once (a failed job needs retry())."""
         now = timezone.now()
-        jobs = self.filter(status=Job.Status.READY)
-        return self._update_and_wake(jobs, run_at=now, updated_at=now)
+        jobs = self.filter(status__in=Job.WAITING)
+        return self._update_and_wake(jobs, status=Job.Status.READY, run_at=now, updated_at=now)
 
     def _update_and_wake(self, jobs, **fields) -> int:
         """Update, then tell listening workers the jobs are due (PostgreSQL)."""
@@ -66,7 +71,11 @@ class Job(models.Model):
     """One unit of work: what to call (payload), when, and what happened."""
 
     class Status(models.TextChoices):
+        #: Due: workers claim ready jobs, by priority.
         READY = "ready", "Ready"
+        #: Due later. Kept apart from ready jobs so that claiming never reads
+        #: them; a worker promotes them to ready when their run_at comes.
+        SCHEDULED = "scheduled", "Scheduled"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
@@ -98,6 +107,9 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    #: Statuses of jobs waiting for a worker.
+    WAITING = (Status.READY, Status.SCHEDULED)
+
     objects = JobQuerySet.as_manager()
 
     class Meta:
@@ -108,9 +120,15 @@ class Job(models.Model):
                 condition=Q(status="ready"),
                 name="jobs_job_ready_idx",
             ),
-            # When the next waiting job comes due; the oldest due job's wait.
+            # The oldest due job's wait.
             models.Index(
                 fields=["run_at"], condition=Q(status="ready"), name="jobs_job_ready_run_at_idx"
+            ),
+            # Promotion and the next wake-up read the soonest scheduled jobs.
+            models.Index(
+                fields=["run_at", "id"],
+                condition=Q(status="scheduled"),
+                name="jobs_job_scheduled_idx",
             ),
             models.Index(
                 fields=["locked_by"], condition=Q(status="running"), name="jobs_job_running_idx"
@@ -131,6 +149,11 @@ class Job(models.Model):
     def save(self, *args, **kwargs):
         self.updated_at = timezone.now()
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def waiting_status(run_at, now) -> "Job.Status":
+        """Ready if due at ``now``, else scheduled."""
+        return Job.Status.SCHEDULED if run_at > now else Job.Status.READY
 
     @property
     def last_traceback(self) -> str:

@@ -195,7 +195,12 @@ def fail_attempt(
         return "failed" if recorded else "lost"
     when = now if retry_now else retry_at(performable, job, now)
     recorded = record(
-        job, now, status=Job.Status.READY, last_error=summary(exc), errors=errors, run_at=when
+        job,
+        now,
+        status=Job.waiting_status(when, now),
+        last_error=summary(exc),
+        errors=errors,
+        run_at=when,
     )
     return "retry" if recorded else "lost"
 

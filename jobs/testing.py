@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from .claiming import claim_due_jobs
+from .claiming import claim_due_jobs, promote_due_jobs
 from .running import run_claimed_job
 from .worker import worker_name
 
@@ -26,6 +26,7 @@ def work_off(*, queues=(), min_priority=None, max_priority=None, limit=10_000) -
     name = f"testing:{worker_name()}"
     outcomes = []
     while len(outcomes) < limit:
+        promote_due_jobs(now=timezone.now())
         jobs = claim_due_jobs(
             worker_name=name,
             limit=1,

@@ -23,7 +23,7 @@ from django.db.models import Min
 from django.db.models.functions import Now
 
 from . import maintenance
-from .claiming import claim_due_jobs
+from .claiming import PROMOTE_BATCH, claim_due_jobs, promote_due_jobs
 from .clock import DatabaseClock
 from .conf import jobs_settings
 from .finishing import SuccessRecorder
@@ -56,6 +56,9 @@ READ_AHEAD_BELOW = 0.1
 #: that another worker could have run sooner.
 READ_AHEAD_SECONDS = 0.05
 MAX_READ_AHEAD = 25
+#: Seconds between promotions of scheduled jobs that came due while the
+#: worker was busy (an idle worker wakes for the next one on time).
+PROMOTE_INTERVAL = 1.0
 #: Weight of the latest duration in the moving average of job durations.
 DURATION_SMOOTHING = 0.2
 
@@ -135,6 +138,7 @@ class WorkerLoop:
         self._average_duration = dict.fromkeys(options.pools)  # seconds, moving average
         self._next_heartbeat = 0.0
         self._next_maintenance = 0.0
+        self._next_promotion = 0.0
         self._next_due = None  # monotonic time the next scheduled job comes due
         self._reconnect_delay = 0.5
         self._registered = False
@@ -211,9 +215,17 @@ class WorkerLoop:
                 maintenance.recover_abandoned_jobs(self.clock.now())
                 maintenance.prune_succeeded(self.clock.now())
                 self._next_maintenance = now + self.config.HEARTBEAT_INTERVAL
+            next_due = self._next_due if self._next_due is not None else math.inf
+            if now >= min(self._next_promotion, next_due):
+                self._promote(now)
             claimed, looked = self._claim()
             if looked and not claimed:
                 self._next_due = self._next_scheduled()
+            finished = (
+                self.options.exit_on_complete and looked and not claimed and not self._running
+            )
+            if finished and self._promote(now):
+                return  # scheduled jobs came due since the last promotion: run them too
             self._reconnect_delay = 0.5
         except DatabaseError as exc:
             self._wait_for_database(exc)
@@ -221,7 +233,7 @@ class WorkerLoop:
         self._watch_deadlines()
         if claimed:
             return
-        if self.options.exit_on_complete and looked and not self._running:
+        if finished:
             logger.info("worker=%s no more due jobs; exiting", self.name)
             self.request_stop()
             return
@@ -237,6 +249,14 @@ class WorkerLoop:
         if self._stopping:
             waits.append(0.2)
         return max(0.001, min(waits))
+
+    def _promote(self, now: float) -> int:
+        """Make scheduled jobs that came due ready; returns how many."""
+        promoted = len(promote_due_jobs())
+        # A full batch means more are due: promote again on the next tick.
+        self._next_promotion = now if promoted >= PROMOTE_BATCH else now + PROMOTE_INTERVAL
+        self._next_due = None
+        return promoted
 
     def _claim(self) -> tuple[int, bool]:
         """Fill free threads; returns (jobs claimed, whether any thread was free)."""
@@ -285,15 +305,20 @@ class WorkerLoop:
 
         Only jobs still in the future count: one already due that we did not
         claim (its queue paused, its priority out of our range) must not make
-        us wake again at once, in a loop.
+        us wake again at once, in a loop. Ready jobs count too: one enqueued
+        by a web process whose clock runs ahead of the database's is ready
+        but not yet due. One query per status, so each reads the first entry
+        of its own partial index on run_at.
         """
         now = self.clock.now()
-        waiting = (
-            Job.objects.filter(status=Job.Status.READY, run_at__gt=now)
+        soonest = [
+            Job.objects.filter(status=status, run_at__gt=now)
             .for_queues(self.options.queues)
             .in_priority_range(self.options.min_priority, self.options.max_priority)
-        )
-        next_run_at = waiting.aggregate(next=Min("run_at"))["next"]
+            .aggregate(next=Min("run_at"))["next"]
+            for status in Job.WAITING
+        ]
+        next_run_at = min(filter(None, soonest), default=None)
         if next_run_at is None:
             return None
         return time.monotonic() + (next_run_at - now).total_seconds()

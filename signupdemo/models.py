@@ -81,7 +81,7 @@ class ScheduledEmail(models.Model):
             return "sending"
         if job.status == "failed":
             return "failed"
-        if job.status == "ready" and job.attempts:
+        if job.status in {"ready", "scheduled"} and job.attempts:
             return "retrying"
         return "queued"
 

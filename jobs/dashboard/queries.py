@@ -38,8 +38,9 @@ CAPPED_COUNTS = ("scheduled", "succeeded", "failed")
 
 # The overview's counts in one statement whose cost does not grow with history.
 #
-# Due and running jobs are live work, few by nature (a big backlog is itself
-# the news): exact counts, each a range scan of its status's partial index.
+# Due (ready) and running jobs are live work, few by nature (a big backlog is
+# itself the news): exact counts, each a range scan of its status's partial
+# index. A scheduled job counts as scheduled until a worker promotes it.
 # Scheduled, succeeded and failed rows pile up without bound, so each is
 # counted over at most COUNT_CAP + 1 rows, read in its partial index's order
 # (soonest run_at, newest finished_at, newest failed_at). Below the cap the
@@ -50,14 +51,13 @@ CAPPED_COUNTS = ("scheduled", "succeeded", "failed")
 # for scale, PostgreSQL adds its planner's estimate of each finished status
 # (the partial index's reltuples, kept by autovacuum's ANALYZE), shown "≈".
 _OVERVIEW_COUNTS_SQL = """
-SELECT 'due', queue, COUNT(*), MIN(run_at) FROM {job}
- WHERE status = 'ready' AND run_at <= %(now)s GROUP BY queue
+SELECT 'due', queue, COUNT(*), MIN(run_at) FROM {job} WHERE status = 'ready' GROUP BY queue
 UNION ALL
 SELECT 'running', queue, COUNT(*), NULL FROM {job} WHERE status = 'running' GROUP BY queue
 UNION ALL
 SELECT 'scheduled', queue, COUNT(*), NULL FROM (
-       SELECT queue FROM {job} WHERE status = 'ready' AND run_at > %(now)s
-        ORDER BY run_at LIMIT %(rows)s) AS soonest GROUP BY queue
+       SELECT queue FROM {job} WHERE status = 'scheduled'
+        ORDER BY run_at, id LIMIT %(rows)s) AS soonest GROUP BY queue
 UNION ALL
 SELECT 'succeeded', queue, COUNT(*), NULL FROM (
        SELECT queue FROM {job} WHERE status = 'succeeded'
@@ -203,7 +203,7 @@ def overview(now: datetime | None = None) -> Overview:
     """
     now = now or timezone.now()
     queues: dict[str, QueueStats] = {}
-    counts, estimates = _overview_counts(now)
+    counts, estimates = _overview_counts()
     capped = frozenset(
         kind for kind in CAPPED_COUNTS if sum(n.get(kind, 0) for n in counts.values()) > COUNT_CAP
     )
@@ -233,13 +233,13 @@ def overview(now: datetime | None = None) -> Overview:
     )
 
 
-def _overview_counts(now: datetime) -> tuple[dict[str, dict], dict[str, int]]:
+def _overview_counts() -> tuple[dict[str, dict], dict[str, int]]:
     """Per queue, its counts by kind (and the oldest due run_at); the estimates."""
     sql = _OVERVIEW_COUNTS_SQL
     if connection.vendor == "postgresql":
         sql += _ESTIMATES_SQL
     sql = sql.format(job=connection.ops.quote_name(Job._meta.db_table))
-    params = {"now": connection.ops.adapt_datetimefield_value(now), "rows": COUNT_CAP + 1}
+    params = {"rows": COUNT_CAP + 1}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -423,6 +423,15 @@ def _running_keyset(cursor: str) -> Q:
     return Q(id__gt=int(cursor))
 
 
+def _scheduled_keyset(cursor: str) -> Q:
+    """After (run_at, id), soonest first, as jobs_job_scheduled_idx."""
+    run_at, pk = cursor.split(",")
+    run_at, pk = _decode_time(run_at), int(pk)
+    if run_at is None:
+        raise ValueError("scheduled jobs always have run_at")
+    return Q(run_at__gt=run_at) | Q(run_at=run_at, id__gt=pk)
+
+
 #: Per status: the order (matching its partial index), the keyset filter
 #: that continues after a cursor, and how a row becomes a cursor.
 LISTINGS = {
@@ -430,6 +439,11 @@ LISTINGS = {
         (F("priority").desc(), F("run_at").asc(), F("id").asc()),
         _ready_keyset,
         lambda job: f"{job.priority},{_encode_time(job.run_at)},{job.pk}",
+    ),
+    Job.Status.SCHEDULED: (
+        (F("run_at").asc(), F("id").asc()),
+        _scheduled_keyset,
+        lambda job: f"{_encode_time(job.run_at)},{job.pk}",
     ),
     Job.Status.RUNNING: (
         (F("id").asc(),),

@@ -36,12 +36,12 @@ def test_run_at_follows_the_database_clock(manage, skew):
     failing = enqueue(targets.LimitedJob())  # fails; retried after ~6 s
     worker = _skewed_worker(manage, skew)
     wait_for(lambda: Job.objects.filter(pk=due.pk, status="succeeded").exists(), timeout=15)
-    wait_for(lambda: Job.objects.filter(pk=failing.pk, attempts=1, status="ready").exists())
+    wait_for(lambda: Job.objects.filter(pk=failing.pk, attempts=1, status="scheduled").exists())
     assert 3 < _retry_delay(failing) < 7.5  # not ten minutes early or late
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0, worker.output
     future.refresh_from_db()
-    assert (future.status, future.attempts) == ("ready", 0)  # not run early
+    assert (future.status, future.attempts) == ("scheduled", 0)  # not run early, nor promoted
 
 
 def test_a_slow_clock_does_not_make_a_live_worker_look_dead(manage):

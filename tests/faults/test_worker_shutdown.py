@@ -65,7 +65,7 @@ def test_a_job_that_never_ends_is_interrupted_and_counted(manage):
     worker = manage("jobs", "workoff")
     assert worker.wait(timeout=30) == 1, worker.output  # one failed attempt
     job.refresh_from_db()
-    assert (job.status, job.attempts) == ("ready", 1)
+    assert (job.status, job.attempts) == ("scheduled", 1)  # retried later
     assert job.errors[0]["exception_class"] == "jobs.running.JobTimeout"
 
 

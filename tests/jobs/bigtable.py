@@ -11,7 +11,8 @@ from django.db import connection
 
 
 def add_history_and_future(finished: int, future: int, *, now: datetime) -> None:
-    """``finished`` jobs that ended a day ago (one in ten failed), ``future`` due later."""
+    """``finished`` jobs that ended a day ago (one in ten failed), ``future`` due
+    later, all of a higher priority (1 to 10) than the default."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -25,7 +26,7 @@ def add_history_and_future(finished: int, future: int, *, now: datetime) -> None
                        CASE WHEN mod(n, 10) = 0 THEN %(now)s - interval '1 day' END
                   FROM generate_series(1, %(finished)s) AS n
                 UNION ALL
-                SELECT 'later', 'default', 0, '{}'::jsonb, 'ready', 0,
+                SELECT 'later', 'default', 1 + mod(n, 10), '{}'::jsonb, 'scheduled', 0,
                        %(now)s + interval '1 day' + n * interval '1 second',
                        '', '', '[]'::jsonb, %(now)s, %(now)s, NULL, NULL
                   FROM generate_series(1, %(future)s) AS n
@@ -53,7 +54,7 @@ def add_history_and_future(finished: int, future: int, *, now: datetime) -> None
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
                 INSERT INTO jobs_job (name, queue, priority, payload, status, attempts, run_at,
                                       locked_by, last_error, errors, created_at, updated_at)
-                SELECT 'later', 'default', 0, '{}', 'ready', 0, '2999-01-01 00:00:00',
+                SELECT 'later', 'default', 1 + i % 10, '{}', 'scheduled', 0, '2999-01-01 00:00:00',
                        '', '', '[]', %s, %s FROM n
                 """,
                 [future, stamp, stamp],

@@ -88,7 +88,7 @@ class TestDetail:
 class TestActions:
     def test_retry_now(self, admin_client):
         failed = make_job("failed")
-        waiting = make_job("ready", attempts=2, run_at=timezone.now() + timedelta(hours=1))
+        waiting = make_job("scheduled", attempts=2, run_at=timezone.now() + timedelta(hours=1))
         running = make_job("running")
         response = _act(admin_client, "retry_now", [failed, waiting, running])
         assert _messages(response) == [
@@ -102,7 +102,7 @@ class TestActions:
         assert (running.status, running.attempts, running.locked_by) == ("running", 1, "host:1:abc")
 
     def test_run_at_once(self, admin_client):
-        later = make_job("ready", run_at=timezone.now() + timedelta(days=1))
+        later = make_job("scheduled", run_at=timezone.now() + timedelta(days=1))
         failed = make_job("failed")
         response = _act(admin_client, "run_at_once", [later, failed])
         assert _messages(response) == [

@@ -8,7 +8,7 @@ from django.db import connections
 from django.utils import timezone
 
 from jobs import delay
-from jobs.claiming import claim_due_jobs
+from jobs.claiming import claim_due_jobs, promote_due_jobs
 from jobs.models import Job, PausedQueue
 from tests.testapp import jobs as targets
 
@@ -75,6 +75,51 @@ class TestOrderAndFilters:
         assert _claim() == []
         PausedQueue.objects.filter(queue="emails").delete()
         assert [j.pk for j in _claim()] == [job.pk]
+
+
+@pytest.mark.django_db
+class TestPromotion:
+    """Jobs due later wait as scheduled; a promotion makes them ready when due."""
+
+    def _scheduled(self, run_at, queue="default"):
+        job = _enqueue(queue=queue, run_at=timezone.now() + timedelta(hours=1))
+        Job.objects.filter(pk=job.pk).update(run_at=run_at)  # as time went by
+        return job
+
+    def test_a_scheduled_job_is_not_claimed_until_promoted(self):
+        job = self._scheduled(timezone.now() - timedelta(seconds=1), queue="emails")
+        assert _claim() == []
+        assert promote_due_jobs(now=timezone.now()) == ["emails"]
+        assert Job.objects.get(pk=job.pk).status == "ready"
+        assert [j.pk for j in _claim()] == [job.pk]
+
+    def test_only_due_jobs_soonest_first_a_batch_at_a_time(self):
+        now = timezone.now()
+        later = self._scheduled(now + timedelta(minutes=1))
+        due = [self._scheduled(now - timedelta(seconds=s)) for s in (1, 3, 2)]
+        assert len(promote_due_jobs(now=now, limit=2)) == 2
+        ready = set(Job.objects.filter(status="ready").values_list("pk", flat=True))
+        assert ready == {due[1].pk, due[2].pk}  # the two that came due first
+        assert len(promote_due_jobs(now=now, limit=2)) == 1
+        assert promote_due_jobs(now=now) == []
+        assert Job.objects.get(pk=later.pk).status == "scheduled"
+
+    def test_by_default_the_database_clock_decides(self):
+        from jobs.clock import database_now
+
+        now = database_now()
+        due = self._scheduled(now - timedelta(seconds=1))
+        later = self._scheduled(now + timedelta(minutes=10))
+        assert promote_due_jobs() == ["default"]
+        statuses = dict(Job.objects.values_list("pk", "status"))
+        assert (statuses[due.pk], statuses[later.pk]) == ("ready", "scheduled")
+
+    def test_retry_and_run_now_make_scheduled_jobs_ready(self):
+        retried = self._scheduled(timezone.now() + timedelta(hours=2))
+        moved = self._scheduled(timezone.now() + timedelta(hours=2))
+        assert Job.objects.filter(pk=retried.pk).retry() == 1
+        assert Job.objects.filter(pk=moved.pk).run_now() == 1
+        assert {j.pk for j in _claim()} == {retried.pk, moved.pk}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,10 +29,11 @@ def _job(status="ready", queue="default", **fields):
 def test_stats_counts_per_queue_and_status():
     _job(queue="emails")
     _job(queue="emails", status="failed")
+    _job(queue="emails", status="scheduled")
     _job(queue="default", status="succeeded")
     output = run("stats")
     lines = {line.split()[0]: line.split()[1:] for line in output.splitlines()[1:-1]}
-    assert lines == {"default": ["0", "0", "1", "0"], "emails": ["1", "0", "0", "1"]}
+    assert lines == {"default": ["0", "0", "0", "1", "0"], "emails": ["1", "1", "0", "0", "1"]}
     assert "oldest due job: waiting" in output
 
 

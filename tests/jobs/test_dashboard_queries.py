@@ -181,7 +181,7 @@ class TestOverviewNumbers:
     def test_latency_is_the_oldest_due_jobs_wait(self):
         make_job("ready", queue="emails", run_at=FROZEN - timedelta(minutes=3))
         make_job("ready", queue="emails", run_at=FROZEN - timedelta(seconds=4))
-        make_job("ready", queue="emails", run_at=FROZEN + timedelta(hours=1))  # not due yet
+        make_job("scheduled", queue="emails", run_at=FROZEN + timedelta(hours=1))  # not due yet
         [emails] = queries.overview().queues
         assert emails.latency == timedelta(minutes=3)
         assert (emails.due, emails.scheduled, emails.latency_display) == (2, 1, "3 min")
@@ -213,7 +213,7 @@ class TestOverviewCaps:
             make_job("failed", queue="emails", now=now - timedelta(minutes=minutes))
         make_job("failed", queue="reports", now=now - timedelta(days=2))  # past the newest four
         for hours in range(1, 6):
-            make_job("ready", queue="reports", run_at=now + timedelta(hours=hours))
+            make_job("scheduled", queue="reports", run_at=now + timedelta(hours=hours))
         overview = queries.overview()
         emails, reports = overview.queues
         assert overview.total.capped == {"failed", "scheduled"}
@@ -237,6 +237,7 @@ class TestOverviewPlans:
     PARTIAL_INDEXES = {
         "jobs_job_ready_idx",
         "jobs_job_ready_run_at_idx",
+        "jobs_job_scheduled_idx",
         "jobs_job_running_idx",
         "jobs_job_succeeded_idx",
         "jobs_job_failed_idx",

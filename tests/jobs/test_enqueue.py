@@ -1,7 +1,7 @@
 """The public API: delay(), handle_asynchronously, enqueue(), Mailer."""
 
 import inspect
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -49,6 +49,17 @@ def test_run_at_may_be_a_timedelta():
     with time_machine.travel("2026-01-01 00:00Z", tick=False):
         job = delay(targets.noop, run_at=timedelta(minutes=5))()
         assert job.run_at == timezone.now() + timedelta(minutes=5)
+
+
+def test_jobs_due_later_are_scheduled_the_others_ready():
+    assert delay(targets.noop)().status == "ready"
+    assert delay(targets.noop, run_at=timedelta(seconds=1))().status == "scheduled"
+    assert delay(targets.noop, run_at=timezone.now() - timedelta(days=1))().status == "ready"
+    # The enqueue hook runs first: its run_at decides, row by row.
+    assert enqueue(targets.PostponedJob()).status == "scheduled"
+    jobs = enqueue_many([targets.PostponedJob(), targets.LimitedJob()])
+    assert [job.status for job in jobs] == ["scheduled", "ready"]
+    assert [Job.objects.get(pk=job.pk).status for job in jobs] == ["scheduled", "ready"]
 
 
 def test_delay_a_classmethod_and_a_function():
@@ -215,6 +226,28 @@ def test_enqueue_many_stores_each_rows_own_options():
         assert (stored.created_at, stored.errors, stored.attempts) == (returned.created_at, [], 0)
     assert [(j.queue, j.max_attempts) for j in jobs] == [("limited", 2), ("default", None)]
     assert enqueue_many([]) == []
+
+
+def test_enqueue_many_keeps_every_value_exactly():
+    """Rows travel to the database as one JSON document: text, numbers,
+    nested payloads and times with another offset must come back unchanged."""
+    from zoneinfo import ZoneInfo
+
+    when = datetime(2031, 3, 4, 5, 6, 7, 891011, tzinfo=ZoneInfo("Asia/Kolkata"))
+    text = "quotes \" ' back\\slash, nul-free unicode: café ☕ 😀, newline\n"
+    objects = [targets.NewsletterJob(text, [f"{n}@example.com"]) for n in range(3)]
+    jobs = enqueue_many(objects, run_at=when, priority=-32768, queue="q" * 100)
+    for returned in jobs:
+        stored = Job.objects.get(pk=returned.pk)
+        assert stored.payload == returned.payload
+        assert stored.payload["job"]["state"]["text"] == text
+        assert (stored.run_at, stored.priority, stored.queue) == (when, -32768, "q" * 100)
+        assert stored.status == "scheduled"
+    assert [Job.objects.get(pk=j.pk).payload["job"]["state"]["emails"] for j in jobs] == [
+        ["0@example.com"],
+        ["1@example.com"],
+        ["2@example.com"],
+    ]
 
 
 def test_enqueue_is_atomic_with_the_callers_transaction():

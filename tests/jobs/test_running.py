@@ -25,7 +25,7 @@ def test_failure_runs_error_and_after_hooks_then_retries():
         assert work_off().outcomes == ("retry",)
     assert Event.names()[1:] == ["hook:before", "perform", "hook:error", "hook:after"]
     job.refresh_from_db()
-    assert (job.status, job.attempts, job.last_error) == ("ready", 1, "ValueError: not yet")
+    assert (job.status, job.attempts, job.last_error) == ("scheduled", 1, "ValueError: not yet")
     [error] = job.errors
     assert error["exception_class"] == "builtins.ValueError"
     assert 'raise ValueError("not yet")' in error["traceback"]

@@ -94,7 +94,7 @@ def test_a_job_past_its_max_run_time_is_interrupted_and_counted(manage):
     worker = manage("jobs", "workoff")
     assert worker.wait(timeout=30) == 1, worker.output  # a failed attempt
     job.refresh_from_db()
-    assert (job.status, job.attempts) == ("ready", 1)
+    assert (job.status, job.attempts) == ("scheduled", 1)  # retried later
     assert job.errors[0]["exception_class"] == "jobs.running.JobTimeout"
     assert "exceeded max_run_time of 1 s" in job.last_error
     assert "1 jobs ran: 0 succeeded, 1 failed" in worker.output
@@ -114,7 +114,7 @@ def test_an_error_of_the_worker_itself_still_counts_the_attempt(monkeypatch):
     worker = WorkerLoop(WorkerOptions(exit_on_complete=True, listen=False))
     assert worker.run() == 0
     job.refresh_from_db()
-    assert (job.status, job.attempts) == ("ready", 1)
+    assert (job.status, job.attempts) == ("scheduled", 1)
     assert job.last_error == "RuntimeError: bug in the runner"
     assert worker.counts["retry"] == 1
 
@@ -143,3 +143,25 @@ def test_short_jobs_are_claimed_in_batches_and_each_run_once():
     assert len(counts) == 300 and set(counts.values()) == {1}
     assert len(claims) < 40, claims
     assert max(claims) > 2  # more than the two per thread of plain read-ahead
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_worker_still_promotes_scheduled_jobs_that_come_due():
+    """A worker never idle (so never waking for the next run_at) promotes
+    scheduled jobs on its own tick: an urgent job due in a second does not
+    wait for the backlog to drain."""
+    from datetime import timedelta
+
+    from jobs.worker import WorkerLoop, WorkerOptions
+
+    backlog = [delay(targets.sleep)(0.12) for _ in range(30)]  # about 3.6 s of work
+    urgent = delay(targets.noop, priority=10, run_at=timedelta(seconds=1))()
+    assert urgent.status == "scheduled"
+    worker = WorkerLoop(WorkerOptions(exit_on_complete=True, listen=False))
+    assert worker.run() == 0
+    urgent.refresh_from_db()
+    last_start = max(
+        Job.objects.filter(pk__in=[j.pk for j in backlog]).values_list("locked_at", flat=True)
+    )
+    assert urgent.status == "succeeded"
+    assert urgent.locked_at < last_start - timedelta(seconds=1), (urgent.locked_at, last_start)

@@ -114,6 +114,18 @@ class CustomScheduleJob:
         return now + timedelta(minutes=attempts)
 
 
+class PostponedJob:
+    """Its enqueue hook moves it an hour later."""
+
+    def perform(self):
+        return None
+
+    def enqueue(self, job):
+        from datetime import timedelta
+
+        job.run_at += timedelta(hours=1)
+
+
 class SlowJob:
     max_run_time = 1
 
