@@ -69,11 +69,11 @@ class Fleet:
 
 
 def wait_until_settled(timeout, tick=None, interval=0.2):
-    """Wait until no job is ready or running; ``tick()`` runs every interval."""
+    """Wait until no job waits or runs; ``tick()`` runs every interval."""
     deadline = time.monotonic() + timeout
-    while Job.objects.filter(status__in=["ready", "running"]).exists():
+    pending = Job.objects.filter(status__in=[*Job.WAITING, Job.Status.RUNNING])
+    while pending.exists():
         if time.monotonic() > deadline:
-            pending = Job.objects.filter(status__in=["ready", "running"])
             left = Counter(pending.values_list("status", flat=True))
             raise AssertionError(f"jobs still pending after {timeout}s: {left}")
         if tick:
