@@ -105,12 +105,18 @@ class TestPromotion:
         assert Job.objects.get(pk=later.pk).status == "scheduled"
 
     def test_by_default_the_database_clock_decides(self):
+        """A worker whose clock is an hour off promotes neither late nor early."""
+        import time_machine
+
         from jobs.clock import database_now
 
         now = database_now()
         due = self._scheduled(now - timedelta(seconds=1))
         later = self._scheduled(now + timedelta(minutes=10))
-        assert promote_due_jobs() == ["default"]
+        with time_machine.travel(now - timedelta(hours=1)):
+            assert promote_due_jobs() == ["default"]
+        with time_machine.travel(now + timedelta(hours=1)):
+            assert promote_due_jobs() == []
         statuses = dict(Job.objects.values_list("pk", "status"))
         assert (statuses[due.pk], statuses[later.pk]) == ("ready", "scheduled")
 
