@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, read_procfile
+from tests.processes import AppProcess, free_port, read_procfile
 
 from .processes import (
     ROOT,
-    AppProcess,
     base_env,
     build,
     postgres_database,

@@ -8,14 +8,13 @@ stops them.
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from uuid import uuid4
+
+from tests.processes import AppProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 # The venv's bin directory goes first on PATH, so the Procfile's `gunicorn` and
@@ -48,77 +47,6 @@ def base_env(**config: str) -> dict[str, str]:
     }
     env.update(config)
     return env
-
-
-class AppProcess:
-    """One process started from a Procfile-style command, its output kept in a log file.
-
-    Commands run under bash, as on a dyno, in their own process group, so that
-    signals reach every process of the "dyno" (gunicorn's workers too), as
-    Heroku's do.
-    """
-
-    def __init__(self, name: str, command: str, *, env: dict, cwd: Path, logs: Path):
-        self.name = name
-        self.command = command
-        self.log_path = logs / f"{name}.log"
-        self._log = self.log_path.open("w")
-        self.popen = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def describe(self) -> str:
-        return f"{self.name} (`{self.command}`), log {self.log_path}:\n{self.output[-4000:]}"
-
-    def wait_for_output(self, text: str, timeout: float) -> None:
-        """Wait until the process logs ``text``; fail at once if it exits first."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output:
-            if self.popen.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited with {self.popen.returncode} before logging "
-                    f"{text!r}: {self.describe()}"
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{self.name} did not log {text!r} in {timeout}s: {self.describe()}"
-                )
-            time.sleep(0.05)
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"{self.name} still running after {timeout}s: {self.describe()}"
-            ) from None
-
-    def stop(self, timeout: float) -> int:
-        """SIGTERM, as Heroku sends at shutdown; returns the exit status."""
-        self._signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL the whole group, whatever state it is in."""
-        self._signal(signal.SIGKILL)
-        try:
-            self.popen.wait(timeout=10)
-        finally:
-            self._log.close()
-
-    def _signal(self, signum: int) -> None:
-        with suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signum)
 
 
 def run_once(name: str, command: str, *, env: dict, cwd: Path, logs: Path, timeout=120) -> str:

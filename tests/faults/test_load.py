@@ -94,7 +94,7 @@ def test_20000_jobs_through_4_workers_by_8_threads_beside_signups(manage, subpro
 
     with running_web(
         subprocess_env,
-        logs / "web.log",
+        logs,
         TRUSTED_PROXY_HOPS="1",  # each visitor's X-Forwarded-For is its own client address
         WEB_CONCURRENCY="1",
         GUNICORN_THREADS="4",
@@ -146,7 +146,7 @@ def test_sqlite_web_and_worker_write_at_once_without_locking_errors(manage, subp
 
     with running_web(
         subprocess_env,
-        logs / "web.log",
+        logs,
         TRUSTED_PROXY_HOPS="1",
         WEB_CONCURRENCY="2",
         GUNICORN_THREADS="4",

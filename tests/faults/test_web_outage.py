@@ -97,12 +97,12 @@ def test_web_process_answers_503_while_postgresql_is_away_and_recovers_by_itself
 ):
     database = connection.settings_dict
     upstream = (database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432))
-    log_path = ARTIFACTS / "web_outage" / "web.log"
+    logs = ARTIFACTS / "web_outage"
     with (
         TcpProxy(upstream) as proxy,
         running_web(
             subprocess_env,
-            log_path,
+            logs,
             DATABASE_URL=url_through(proxy, subprocess_env["DATABASE_URL"]),
             WEB_CONCURRENCY="1",
             GUNICORN_THREADS="2",
@@ -146,7 +146,7 @@ def test_web_process_answers_503_while_postgresql_is_away_and_recovers_by_itself
         print(f"\nweb outage: first request after restore answered in {recovery * 1000:.0f} ms")
         status = web.stop()
 
-    log = log_path.read_text()
+    log = web.output
     assert status == 0, log[-4000:]
     assert log.count("Booting worker") == 1, "a gunicorn worker was replaced:\n" + log[-4000:]
     assert "database_unavailable" in log

@@ -8,88 +8,51 @@ goes to a file the test reads after stopping it.
 import html
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from tests.processes import free_port, read_procfile
+from tests.processes import AppProcess, free_port, read_procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "faults"
 
 
-class WebProcess:
-    """gunicorn started from the Procfile, in its own process group, logging to a file."""
+class WebProcess(AppProcess):
+    """gunicorn started from the Procfile on a free port, as a dyno would."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], logs: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log_path.open("w")
+        logs.mkdir(parents=True, exist_ok=True)
         bin_dir = str(Path(sys.executable).parent)
-        self.popen = subprocess.Popen(
-            ["bash", "-c", read_procfile(ROOT / "Procfile")["web"]],
-            cwd=ROOT,
+        super().__init__(
+            "web",
+            read_procfile(ROOT / "Procfile")["web"],
             env={
                 **env,
                 "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
                 "PORT": str(self.port),
                 "DJANGO_DEBUG": "0",
             },
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cwd=ROOT,
+            logs=logs,
         )
-
-    @property
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_until_listening(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while "Listening at:" not in self.output:
-            if self.popen.poll() is not None:
-                raise AssertionError(f"gunicorn exited early:\n{self.output[-4000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn not listening after {timeout}s:\n{self.output}")
-            time.sleep(0.05)
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM to the whole group, as Heroku does; returns gunicorn's exit status."""
-        self._signal(signal.SIGTERM)
-        try:
-            return self.popen.wait(timeout=timeout)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self._signal(signal.SIGKILL)
-            self.popen.wait(timeout=10)
-        self._log.close()
-
-    def _signal(self, signum: int) -> None:
-        with suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signum)
 
 
 @contextmanager
-def running_web(env: dict[str, str], log_path: Path, **config: str) -> Iterator[WebProcess]:
-    """Start the web process with ``config`` added to ``env``; killed on the way out."""
-    web = WebProcess({**env, **config}, log_path)
+def running_web(env: dict[str, str], logs: Path, **config: str) -> Iterator[WebProcess]:
+    """Start the web process with ``config`` added to ``env``, logging to
+    ``logs``/web.log; killed on the way out."""
+    web = WebProcess({**env, **config}, logs)
     try:
-        web.wait_until_listening()
+        web.wait_for_output("Listening at:", timeout=30)
         yield web
     finally:
         web.kill()
