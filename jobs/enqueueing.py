@@ -244,17 +244,12 @@ def _insert(rows: list[Job]) -> None:
             setattr(row, attname, value)
 
 
-def _as_is(value):
-    return value
-
-
 def _json_value(field, vendor, ops):
-    """How a varying column's values go into the JSON document."""
+    """How a varying column's values go into the JSON document: as they are,
+    but times as text each database parses (run_at is never empty)."""
     if not isinstance(field, models.DateTimeField):
-        return _as_is
-    if vendor == "postgresql":
-        return lambda value: value and value.isoformat()
-    return ops.adapt_datetimefield_value
+        return lambda value: value
+    return datetime.isoformat if vendor == "postgresql" else ops.adapt_datetimefield_value
 
 
 # -- delay() --------------------------------------------------------------------
