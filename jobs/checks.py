@@ -14,6 +14,11 @@ _POSITIVE_NUMBERS = (
     "HEARTBEAT_INTERVAL",
     "HEARTBEAT_TIMEOUT",
     "MAX_RUN_TIME",
+    "INTERRUPT_GRACE",
+    "DATABASE_TIMEOUT",
+    "RECONNECT_DELAY",
+    "RECORD_PATIENCE",
+    "READ_AHEAD_SECONDS",
 )
 
 
@@ -53,8 +58,10 @@ def check_jobs_setting(app_configs, **kwargs):
         invalid("DEFAULT_PRIORITY", "an integer from -32768 to 32767")
     if not isinstance(config.MAX_PAYLOAD_BYTES, int) or config.MAX_PAYLOAD_BYTES < 1024:
         invalid("MAX_PAYLOAD_BYTES", "an integer of at least 1024")
-    if not isinstance(config.CONCURRENCY, int) or config.CONCURRENCY < 1:
-        invalid("CONCURRENCY", "a positive integer")
+    for name in ("CONCURRENCY", "MAX_READ_AHEAD"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            invalid(name, "a positive integer")
     if not isinstance(config.LISTEN_URL, bool | str):
         invalid("LISTEN_URL", "True, False or a postgres:// URL")
     if not isinstance(config.DEFAULT_QUEUE, str) or not config.DEFAULT_QUEUE:

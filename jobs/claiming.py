@@ -10,7 +10,14 @@ Claims read only ready jobs. Jobs due later wait as scheduled, in an index
 of their own, and workers promote them to ready as their time comes: so a
 claim costs the same with a hundred thousand jobs scheduled for tomorrow,
 whatever their priority, as with none.
+
+Each claim writes a fresh lease token into the rows it takes. Everything the
+claimant later writes to those rows (outcome, release) is conditional on that
+token, so a worker that stalled and lost its claim can never overwrite what
+happened since: an operator's retry, a recovery, another worker's claim.
 """
+
+import secrets
 
 from django.db import connections
 
@@ -22,7 +29,7 @@ NOTIFY_CHANNEL = "jobs_enqueued"
 _CLAIM_SQL = """
 UPDATE {job}
    SET status = 'running', attempts = attempts + 1,
-       locked_by = %s, locked_at = {now}, updated_at = {now}
+       locked_by = %s, lease = %s, locked_at = {now}, updated_at = {now}
  WHERE id {in_ids}
        SELECT id FROM {job}
         WHERE status = 'ready' AND run_at <= {due}{filters}
@@ -88,10 +95,16 @@ def promote_due_jobs(*, now=None, limit=PROMOTE_BATCH, using="default") -> list[
     return queues
 
 
+def new_lease() -> str:
+    """A claim's token: unique in practice (128 random bits)."""
+    return secrets.token_hex(16)
+
+
 def claim_statement(
     *,
     limit: int,
     worker_name: str,
+    lease: str = "",
     now=None,
     queues=(),
     min_priority=None,
@@ -119,26 +132,32 @@ def claim_statement(
         paused=connection.ops.quote_name(PausedQueue._meta.db_table),
         filters="".join(f" AND {f}" for f in filters),
         **_sub_select(connection.vendor),
-        columns=", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields),
+        columns=", ".join(
+            connection.ops.quote_name(Job._meta.get_field(name).column) for name in Job.RUN_FIELDS
+        ),
         now="%s" if now is not None else now_sql(connection.vendor),
         due="%s" if now is not None else due_sql(connection.vendor),
     )
+    lease = lease or new_lease()
     if now is None:
-        return sql, [worker_name, *params, limit]
+        return sql, [worker_name, lease, *params, limit]
     timestamp = connection.ops.adapt_datetimefield_value(now)
-    return sql, [worker_name, timestamp, timestamp, timestamp, *params, limit]
+    return sql, [worker_name, lease, timestamp, timestamp, timestamp, *params, limit]
 
 
 def claim_due_jobs(
-    *, worker_name: str, limit: int, now=None, using="default", **filters
+    *, worker_name: str, limit: int, lease: str = "", now=None, using="default", **filters
 ) -> list[Job]:
     """Mark up to ``limit`` due jobs as running for ``worker_name``; return them.
 
-    ``filters``: queues, min_priority, max_priority. Returned jobs are in run
-    order: priority (higher first), run_at, id.
+    ``lease``: the claim's token (made here if not given; a worker makes it
+    first, so that it can release the claim even if the reply never comes).
+    ``filters``: queues, min_priority, max_priority. Returned jobs hold only
+    Job.RUN_FIELDS (the rest loads on access), in run order: priority
+    (higher first), run_at, id.
     """
     sql, params = claim_statement(
-        limit=limit, now=now, worker_name=worker_name, using=using, **filters
+        limit=limit, now=now, worker_name=worker_name, lease=lease, using=using, **filters
     )
     jobs = list(Job.objects.using(using).raw(sql, params))
     jobs.sort(key=lambda job: (-job.priority, job.run_at, job.pk))

@@ -41,6 +41,22 @@ class JobsSettings:
     MAX_PAYLOAD_BYTES: int = 1024 * 1024
     #: Extra module prefixes the worker may call into, beyond installed apps.
     ALLOWED_MODULES: tuple[str, ...] = ()
+    #: Seconds a job's thread gets to stop once interrupted (timeout, shutdown)
+    #: before the worker gives up on that thread and exits to be restarted.
+    INTERRUPT_GRACE: float = 5.0
+    #: Bound on every wait for the database by the worker's own connections:
+    #: connecting, an unanswered packet, one of its own statements (seconds).
+    DATABASE_TIMEOUT: float = 10.0
+    #: Longest pause between a worker's retries while the database is away.
+    RECONNECT_DELAY: float = 10.0
+    #: Seconds a caller outside a worker (work_off, tests) keeps retrying an
+    #: outcome write while the database is away. Workers retry until they exit.
+    RECORD_PATIENCE: float = 120.0
+    #: Short jobs are claimed ahead of their threads: about this many seconds
+    #: of work per thread (by the average duration), at most MAX_READ_AHEAD jobs.
+    #: A claim not started within the window goes back for other workers.
+    READ_AHEAD_SECONDS: float = 0.05
+    MAX_READ_AHEAD: int = 25
 
 
 DEFAULTS = JobsSettings()

@@ -4,25 +4,29 @@ A success costs a worker one committed write, and the commit (a disk flush on
 PostgreSQL, the write lock on SQLite) dominates a short job. Threads that
 finish while another thread's write is in flight queue up; the next one to
 write takes the whole queue in one statement. Each row keeps the guard of a
-single write (still running, same worker, same attempt), and RETURNING tells
-which rows were still ours.
+single write (still running under the same lease), and RETURNING tells which
+rows were still ours. If the database refuses the batch for one row's sake,
+each success is written on its own, so one bad outcome never fails the others.
 """
 
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from .models import Job
-from .running import patiently
+from .running import patiently, record_success
+
+logger = logging.getLogger("jobs")
 
 _SQL = """
-WITH done (id, locked_by, attempts, result, finished_at) AS (VALUES {rows})
+WITH done (id, lease, result, finished_at) AS (VALUES {rows})
 UPDATE {job} SET status = 'succeeded', result = {result}, finished_at = done.finished_at,
        updated_at = done.finished_at
   FROM done
- WHERE {job}.id = done.id AND {job}.status = 'running'
-   AND {job}.locked_by = done.locked_by AND {job}.attempts = done.attempts
+ WHERE {job}.id = done.id AND {job}.status = 'running' AND {job}.lease = done.lease
 RETURNING {job}.id
 """
 
@@ -37,9 +41,13 @@ class _Success:
 
 
 class SuccessRecorder:
-    """``record(job, now, result)`` for a worker's executor threads."""
+    """``record(job, now, result)`` for a worker's executor threads.
 
-    def __init__(self):
+    ``give_up()`` says when to stop retrying while the database is away.
+    """
+
+    def __init__(self, give_up: Callable[[], bool] | None = None):
+        self.give_up = give_up
         self._changed = threading.Condition()
         self._queue: list[_Success] = []
         self._writing = False
@@ -63,13 +71,15 @@ class SuccessRecorder:
 
     def _write(self, batch: list[_Success]) -> None:
         try:
-            ids = patiently(lambda: _update(batch), f"{len(batch)} successes")
+            recorded = self._write_batch(batch)
         except BaseException as exc:
             for item in batch:
                 item.error = exc
         else:
             for item in batch:
-                item.recorded = item.job.pk in ids
+                if item.error is not None:
+                    continue
+                item.recorded = item.job.pk in recorded
                 if item.recorded:
                     job = item.job
                     job.status, job.result = Job.Status.SUCCEEDED, item.result
@@ -79,6 +89,37 @@ class SuccessRecorder:
                 self._writing = False
                 self._changed.notify_all()
 
+    def _write_batch(self, batch: list[_Success]) -> set[int]:
+        if len(batch) > 1:
+            try:
+                ids, uncertain = patiently(
+                    lambda: _update(batch), f"{len(batch)} successes", self.give_up
+                )
+            except (OperationalError, InterfaceError):
+                raise
+            except DatabaseError as exc:
+                logger.warning("%s successes refused together (%s); one by one", len(batch), exc)
+            else:
+                if uncertain:  # a lost reply: the rows tell what committed
+                    ids |= _already_succeeded(batch)
+                return ids
+        recorded = set()
+        for item in batch:
+            try:
+                if record_success(item.job, item.now, item.result, self.give_up):
+                    recorded.add(item.job.pk)
+            except (OperationalError, InterfaceError):
+                raise
+            except DatabaseError as exc:
+                item.error = exc  # this one alone: its thread records a failure instead
+        return recorded
+
+
+def _already_succeeded(batch: list[_Success]) -> set[int]:
+    leases = {item.job.pk: item.job.lease for item in batch}
+    rows = Job.objects.filter(pk__in=leases, status=Job.Status.SUCCEEDED)
+    return {pk for pk, lease in rows.values_list("pk", "lease") if leases[pk] == lease}
+
 
 def _update(batch: list[_Success]) -> set[int]:
     field = Job._meta.get_field("result")
@@ -87,13 +128,12 @@ def _update(batch: list[_Success]) -> set[int]:
     for item in batch:
         params += [
             item.job.pk,
-            item.job.locked_by,
-            item.job.attempts,
+            item.job.lease,
             field.get_db_prep_save(item.result, connection),
             ops.adapt_datetimefield_value(item.now),
         ]
     postgres = connection.vendor == "postgresql"
-    row = "(%s, %s, %s, %s, %s::timestamptz)" if postgres else "(%s, %s, %s, %s, %s)"
+    row = "(%s, %s, %s, %s::timestamptz)" if postgres else "(%s, %s, %s, %s)"
     sql = _SQL.format(
         rows=", ".join([row] * len(batch)),
         job=ops.quote_name(Job._meta.db_table),

@@ -97,9 +97,22 @@ class Job(models.Model):
     locked_by = models.CharField(
         max_length=255, blank=True, help_text="The worker of the last attempt."
     )
+    lease = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+        help_text="The last claim's token: every write of that claim's holder requires it.",
+    )
     last_error = models.TextField(blank=True, help_text="The last error's class and message.")
     errors = models.JSONField(
-        default=list, blank=True, help_text="Every failed attempt, with its traceback."
+        default=list, blank=True, help_text="The latest failed attempts, with tracebacks."
+    )
+    error_count = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Failed attempts ever recorded, including those no longer kept.",
     )
     result = models.JSONField(null=True, blank=True, help_text="What the job returned.")
     failed_at = models.DateTimeField(null=True, blank=True)
@@ -109,6 +122,14 @@ class Job(models.Model):
 
     #: Statuses of jobs waiting for a worker.
     WAITING = (Status.READY, Status.SCHEDULED)
+    #: Failed attempts kept in ``errors`` (the oldest go first); ``error_count``
+    #: counts them all.
+    ERRORS_KEPT = 10
+    #: The columns a claim returns: what running a job needs, not its history.
+    RUN_FIELDS = (
+        "id", "name", "queue", "priority", "payload", "status", "attempts", "max_attempts",
+        "max_run_time", "run_at", "locked_at", "locked_by", "lease", "created_at",
+    )  # fmt: skip
 
     objects = JobQuerySet.as_manager()
 
@@ -170,6 +191,9 @@ class Worker(models.Model):
     concurrency = models.PositiveIntegerField(default=1)
     started_at = models.DateTimeField(default=timezone.now)
     last_heartbeat_at = models.DateTimeField(default=timezone.now)
+    #: PostgreSQL: the key of a session advisory lock the worker holds on a
+    #: direct connection while its process lives; None where it cannot.
+    lock_key = models.BigIntegerField(null=True, blank=True, editable=False)
 
     def __str__(self):
         return self.name

@@ -1,9 +1,14 @@
 """Run one claimed job: hooks, interruption, retry policy, and its outcome.
 
-Every outcome is written with one guarded UPDATE: it applies only while the
-row is still running under the claim we hold (same worker, same attempt). A
-worker that stalled and lost its job to crash recovery can therefore never
-overwrite what the worker that took over recorded.
+Every outcome is written with one UPDATE guarded by the claim's lease token:
+it applies only while the row is still running under that very claim. A
+worker that stalled and lost its job (to crash recovery, or to an operator's
+retry and a new claim) can never overwrite what happened since; a write that
+matched nothing changes nothing in memory either.
+
+Job code is a guest: whatever it raises (``SystemExit`` and
+``KeyboardInterrupt`` included) is a failed attempt, and whatever state it
+leaves its connection in is cleaned up before the outcome is written.
 """
 
 import ctypes
@@ -18,11 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from traceback import format_exception
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db.models import F
 from django.utils import timezone
 
 from . import payload
+from .claiming import notify_enqueued
 from .conf import jobs_settings
+from .connections import connection_broken, discard_open_transaction, transaction_state
 from .models import Job
 
 logger = logging.getLogger("jobs")
@@ -30,8 +38,6 @@ logger = logging.getLogger("jobs")
 TRACEBACK_LIMIT = 20_000
 
 Clock = Callable[[], datetime]
-#: Seconds to keep retrying an outcome write while the database is away.
-RECORD_PATIENCE = 120.0
 
 
 class JobInterrupted(BaseException):
@@ -45,6 +51,11 @@ class JobTimeout(JobInterrupted):
 
 class WorkerShutdown(JobInterrupted):
     """The worker is stopping and the job must go back to the queue."""
+
+
+class TransactionLeftOpen(Exception):
+    """Recorded when job code returned inside a transaction it did not end:
+    its uncommitted writes were rolled back, so the attempt did not succeed."""
 
 
 # -- interruption -------------------------------------------------------------------
@@ -75,6 +86,11 @@ class Interruptible:
             if self._pending:  # cancel an interruption not yet delivered
                 _raise_in_thread(self._thread_id, None)
             self._thread_id, self._pending = None, False
+
+    @property
+    def active(self) -> bool:
+        """Whether the thread is in job code now."""
+        return self._thread_id is not None
 
     def interrupt(self, exception_class) -> bool:
         with self._lock:
@@ -107,16 +123,50 @@ def retry_at(performable, job: Job, now):
     """When to try again: the job's reschedule_at(now, attempts), or the backoff."""
     hook = getattr(performable, "reschedule_at", None)
     if callable(hook):
-        return hook(now, job.attempts)
+        try:
+            return hook(now, job.attempts)
+        except Exception:
+            logger.exception("job=%s reschedule_at failed; using the default backoff", job.pk)
     return now + timedelta(seconds=default_backoff(job.attempts))
+
+
+# -- what is stored -------------------------------------------------------------------
+
+
+def storable(text: str) -> str:
+    """``text`` without the NUL characters PostgreSQL cannot store in text or JSON."""
+    return text.replace("\x00", "\ufffd")
+
+
+def storable_json(value):
+    """A decoded JSON value with every string made storable (keys too)."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): storable_json(item) for key, item in value.items()}
+    return value
+
+
+def describe(exc: BaseException) -> str:
+    """``str(exc)``, even for an exception whose ``__str__`` raises."""
+    try:
+        return str(exc)
+    except Exception as error:
+        return f"<str() failed: {type(error).__name__}>"
 
 
 def error_entry(job: Job, exc: BaseException, now) -> dict:
     kind = type(exc)
+    try:
+        trace = "".join(format_exception(exc))
+    except Exception:
+        trace = f"{kind.__qualname__}: {describe(exc)}"
     return {
         "exception_class": f"{kind.__module__}.{kind.__qualname__}",
-        "message": str(exc)[:2000],
-        "traceback": "".join(format_exception(exc))[-TRACEBACK_LIMIT:],
+        "message": storable(describe(exc))[:2000],
+        "traceback": storable(trace)[-TRACEBACK_LIMIT:],
         "attempt": job.attempts,
         "worker": job.locked_by,
         "at": now.isoformat(),
@@ -128,85 +178,123 @@ def payload_size(data) -> int:
 
 
 def summary(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    return storable(f"{type(exc).__name__}: {describe(exc)}")[:2000]
 
 
 # -- outcome ------------------------------------------------------------------------
 
 
-def patiently(write, what):
-    """Run ``write()``, retrying connection errors with backoff for up to
-    RECORD_PATIENCE seconds: an outcome must not be lost to a database restart."""
-    deadline, delay = time.monotonic() + RECORD_PATIENCE, 0.25
+def record_patience() -> Callable[[], bool]:
+    """The default for ``patiently``'s ``give_up``: JOBS["RECORD_PATIENCE"]."""
+    deadline = time.monotonic() + jobs_settings().RECORD_PATIENCE
+    return lambda: time.monotonic() >= deadline
+
+
+def patiently(write, what, give_up: Callable[[], bool] | None = None):
+    """Run ``write()``, retrying connection errors with backoff until it
+    succeeds or ``give_up()`` says so: an outcome must not be lost to a
+    database restart. Returns (result, whether an earlier try may have
+    committed with its reply lost)."""
+    give_up = give_up or record_patience()
+    delay, uncertain = 0.25, False
     while True:
         try:
-            return write()
-        except (OperationalError, InterfaceError) as exc:
-            if time.monotonic() + delay > deadline:
+            return write(), uncertain
+        except DatabaseError as exc:
+            # A connection cut mid-reply may surface as a plain DatabaseError.
+            lost_connection = isinstance(exc, OperationalError | InterfaceError) or (
+                connection_broken()
+            )
+            if not lost_connection or give_up():
                 raise
+            uncertain = True
             logger.warning("%s: database unavailable (%s); retrying in %.2fs", what, exc, delay)
             connection.close()
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
 
-def record(job: Job, now, **fields) -> bool:
-    """Apply ``fields`` if we still hold the job's claim; False if it was lost."""
+def holds(job: Job):
+    """The job's row, while it still runs under the claim ``job`` was given."""
+    return Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, lease=job.lease)
+
+
+def record(job: Job, now, give_up=None, **fields) -> bool:
+    """Apply ``fields`` if we still hold the job's claim; False if it was lost.
+
+    A write whose reply a dropped connection lost may have committed: after
+    a retry that matched nothing, the row tells (same lease, the status we
+    wrote). Expressions in ``fields`` (F objects) are not copied to ``job``.
+    """
     fields["updated_at"] = now
-    claim = Job.objects.filter(
-        pk=job.pk, status=Job.Status.RUNNING, locked_by=job.locked_by, attempts=job.attempts
-    )
-    updated = patiently(lambda: claim.update(**fields), f"job={job.pk}")
-    for name, value in fields.items():
-        setattr(job, name, value)
+    updated, uncertain = patiently(lambda: holds(job).update(**fields), f"job={job.pk}", give_up)
+    if not updated and uncertain:
+        updated = Job.objects.filter(pk=job.pk, lease=job.lease, status=fields["status"]).exists()
+    if updated:
+        for name, value in fields.items():
+            if not hasattr(value, "resolve_expression"):
+                setattr(job, name, value)
     return bool(updated)
 
 
-def record_success(job: Job, now, result) -> bool:
+def record_success(job: Job, now, result, give_up=None) -> bool:
     """The outcome of a job that succeeded (a worker batches these: jobs.finishing)."""
-    return record(job, now, status=Job.Status.SUCCEEDED, result=result, finished_at=now)
+    return record(job, now, give_up, status=Job.Status.SUCCEEDED, result=result, finished_at=now)
 
 
-def release(job: Job, now) -> bool:
-    """Put a job back untouched, as if this attempt never started."""
-    return record(
-        job, now, status=Job.Status.READY, attempts=job.attempts - 1, locked_by="", locked_at=None
+def release(job: Job, now, give_up=None, delay: float = 0) -> bool:
+    """Put a job back untouched, as if this attempt never started, and wake
+    workers; due at once, or ``delay`` seconds later."""
+    status = Job.Status.SCHEDULED if delay else Job.Status.READY
+    fields = {"run_at": now + timedelta(seconds=delay)} if delay else {}
+    released = record(
+        job,
+        now,
+        give_up,
+        status=status,
+        attempts=job.attempts - 1,
+        locked_by="",
+        locked_at=None,
+        **fields,
     )
+    if released and not delay:
+        notify_enqueued([job.queue])
+    return released
 
 
 def fail_attempt(
-    job: Job, exc: BaseException, performable=None, *, now, permanent=False, retry_now=False
+    job: Job,
+    exc: BaseException,
+    performable=None,
+    *,
+    now,
+    permanent=False,
+    retry_now=False,
+    give_up=None,
 ) -> str:
     """Record a failed attempt: retry later (at once with ``retry_now``), or
-    give up for good. Returns the outcome."""
-    errors = [*job.errors, error_entry(job, exc, now)]
+    give up for good. Returns the outcome: "retry", "failed" or "lost".
+
+    Runs no hook: the caller does, on a thread of its choosing. ``errors``
+    keeps the latest Job.ERRORS_KEPT attempts; ``error_count`` counts all.
+    """
+    errors = [*job.errors[-(Job.ERRORS_KEPT - 1) :], error_entry(job, exc, now)]
+    common = {"last_error": summary(exc), "errors": errors, "error_count": F("error_count") + 1}
     if permanent or job.attempts >= max_attempts_for(job):
         recorded = record(
-            job,
-            now,
-            status=Job.Status.FAILED,
-            last_error=summary(exc),
-            errors=errors,
-            failed_at=now,
-            finished_at=now,
+            job, now, give_up, status=Job.Status.FAILED, failed_at=now, finished_at=now, **common
         )
-        if recorded and performable is not None:
-            _after_hook(performable, "failure", job)
         return "failed" if recorded else "lost"
     when = now if retry_now else retry_at(performable, job, now)
-    recorded = record(
-        job,
-        now,
-        status=Job.waiting_status(when, now),
-        last_error=summary(exc),
-        errors=errors,
-        run_at=when,
-    )
+    status = Job.waiting_status(when, now)
+    recorded = record(job, now, give_up, status=status, run_at=when, **common)
+    if recorded and status == Job.Status.READY:
+        notify_enqueued([job.queue])
     return "retry" if recorded else "lost"
 
 
-def _after_hook(performable, name, *args) -> None:
-    """Hooks that run after the outcome is known must not change it."""
+def call_hook(performable, name, *args) -> None:
+    """Run an optional hook; a hook that raises is logged, never fatal."""
     hook = getattr(performable, name, None)
     if not callable(hook):
         return
@@ -216,9 +304,18 @@ def _after_hook(performable, name, *args) -> None:
         logger.exception("job hook %s failed", name)
 
 
+def failure_hooks(performable, job: Job, exc: BaseException, outcome: str) -> None:
+    """The hooks of a failed attempt, in delayed_job's order: error, failure
+    (given up for good), after."""
+    call_hook(performable, "error", job, exc)
+    if outcome == "failed":
+        call_hook(performable, "failure", job)
+    call_hook(performable, "after", job)
+
+
 def _encode_result(job, value):
     try:
-        return payload.encode(value, "return value")
+        return storable_json(payload.encode(value, "return value"))
     except (TypeError, ValueError) as exc:
         logger.warning("job=%s result not stored: %s", job.pk, exc)
         return None
@@ -252,26 +349,29 @@ def run_claimed_job(
     interruptible: Interruptible | None = None,
     clock: Clock = timezone.now,
     record_succeeded=record_success,
+    give_up: Callable[[], bool] | None = None,
 ) -> str:
     """Run a job this worker has claimed and record what happened.
 
     ``clock`` gives the times written to the row (a worker passes one set by
     the database's clock); ``record_succeeded(job, now, result)`` writes a
-    success (a worker passes its batching SuccessRecorder). Returns the
-    outcome: "succeeded", "retry", "failed", "released" (put back, the attempt
-    not counted) or "lost" (the claim was taken over meanwhile).
+    success (a worker passes its batching SuccessRecorder); ``give_up()``
+    says when to stop retrying an outcome write while the database is away
+    (default: JOBS["RECORD_PATIENCE"]). Returns the outcome: "succeeded",
+    "retry", "failed", "released" (put back, the attempt not counted) or
+    "lost" (the claim was taken over meanwhile).
     """
     started = time.monotonic()
     attempt = _Attempt()
     try:
         attempt.performable = load_payload(job)
     except payload.DeserializationError as exc:
-        outcome = fail_attempt(job, exc, now=clock(), permanent=True)
+        outcome = fail_attempt(job, exc, now=clock(), permanent=True, give_up=give_up)
     except Exception as exc:  # e.g. the database was away while re-fetching
-        outcome = fail_attempt(job, exc, now=clock())
+        outcome = fail_attempt(job, exc, now=clock(), give_up=give_up)
     else:
         outcome = _run_performable(
-            job, attempt, interruptible or nullcontext(), clock, record_succeeded
+            job, attempt, interruptible or nullcontext(), clock, record_succeeded, give_up
         )
     log_outcome(job, outcome, started)
     return outcome
@@ -288,28 +388,35 @@ def load_payload(job: Job):
     return payload.load(job.payload)
 
 
-def _run_performable(job, attempt, interruptible, clock, record_succeeded) -> str:
+def _run_performable(job, attempt, interruptible, clock, record_succeeded, give_up) -> str:
     performable = attempt.performable
+    error = None
+    before = transaction_state()
     try:
         _perform(job, attempt, interruptible)
-    except WorkerShutdown:
-        if not attempt.completed:
-            _after_hook(performable, "after", job)
-            return "released" if release(job, clock()) else "lost"
-    except JobTimeout:
-        if not attempt.completed:
-            exc = JobTimeout(f"exceeded max_run_time of {max_run_time_for(job):g} s")
-            _after_hook(performable, "error", job, exc)
-            outcome = fail_attempt(job, exc, performable, now=clock())
-            _after_hook(performable, "after", job)
-            return outcome
-    except Exception as exc:
-        _after_hook(performable, "error", job, exc)
-        outcome = fail_attempt(job, exc, performable, now=clock())
-        _after_hook(performable, "after", job)
+    except JobInterrupted as exc:
+        if not attempt.completed:  # else it landed after the job was done: ignore it
+            error = exc
+    except BaseException as exc:  # job code's SystemExit, KeyboardInterrupt... too
+        error = exc
+    if discard_open_transaction(before) and error is None:
+        error = TransactionLeftOpen(
+            "the job returned inside a transaction it did not end (autocommit off, or an "
+            "atomic block left open); its uncommitted writes were rolled back"
+        )
+    if isinstance(error, WorkerShutdown):
+        call_hook(performable, "after", job)
+        return "released" if release(job, clock(), give_up) else "lost"
+    if isinstance(error, JobTimeout):
+        error = JobTimeout(f"exceeded max_run_time of {max_run_time_for(job):g} s")
+    if error is not None:
+        outcome = fail_attempt(job, error, performable, now=clock(), give_up=give_up)
+        if outcome != "lost":
+            failure_hooks(performable, job, error, outcome)
         return outcome
     recorded = record_succeeded(job, clock(), _encode_result(job, attempt.result))
-    _after_hook(performable, "after", job)
+    if recorded:
+        call_hook(performable, "after", job)
     return "succeeded" if recorded else "lost"
 
 
@@ -345,12 +452,10 @@ def run_inline(job: Job) -> Job:
         result = performable.perform()
     except Exception as exc:
         job.status, job.last_error = Job.Status.FAILED, summary(exc)
-        _after_hook(performable, "error", job, exc)
-        _after_hook(performable, "failure", job)
-        _after_hook(performable, "after", job)
+        failure_hooks(performable, job, exc, "failed")
         raise
     job.status, job.result, job.finished_at = Job.Status.SUCCEEDED, _encode_result(job, result), now
     job.save()
-    _after_hook(performable, "success", job)
-    _after_hook(performable, "after", job)
+    call_hook(performable, "success", job)
+    call_hook(performable, "after", job)
     return job

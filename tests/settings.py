@@ -34,6 +34,8 @@ JOBS = {
     "HEARTBEAT_INTERVAL": float(os.environ.get("JOBS_TEST_HEARTBEAT_INTERVAL", 0.5)),
     "HEARTBEAT_TIMEOUT": float(os.environ.get("JOBS_TEST_HEARTBEAT_TIMEOUT", 3)),
     "SHUTDOWN_TIMEOUT": float(os.environ.get("JOBS_TEST_SHUTDOWN_TIMEOUT", 2)),
+    "INTERRUPT_GRACE": float(os.environ.get("JOBS_TEST_INTERRUPT_GRACE", 5)),
+    "DATABASE_TIMEOUT": float(os.environ.get("JOBS_TEST_DATABASE_TIMEOUT", 10)),
     "SLEEP_DELAY": 0.1,
 }
 

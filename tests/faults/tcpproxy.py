@@ -4,6 +4,7 @@
         url = f"postgres://postgres@127.0.0.1:{proxy.port}/test"
         ...
         proxy.cut()      # every live connection closed, new ones refused
+        proxy.freeze()   # connections stay open, but nothing goes through
         proxy.restore()  # connections go through again
 
 Point a process's DATABASE_URL at ``proxy.port`` and it sees the database go
@@ -14,6 +15,7 @@ server itself keeps running for everyone else.
 import selectors
 import socket
 import threading
+import time
 from contextlib import suppress
 
 __all__ = ["TcpProxy"]
@@ -34,6 +36,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._live: set[socket.socket] = set()
         self._cut = threading.Event()
+        self._frozen = threading.Event()
         self._closed = threading.Event()
         self.connections_accepted = 0
         self.connections_refused = 0
@@ -53,9 +56,15 @@ class TcpProxy:
             _close(sock)
         return len(live) // 2  # a client and its upstream socket per connection
 
+    def freeze(self) -> None:
+        """Stop forwarding, closing nothing: every connection hangs, as when
+        a failover leaves packets unanswered (no FIN, no RST)."""
+        self._frozen.set()
+
     def restore(self) -> None:
-        """Let new connections through again."""
+        """Let new connections (and, after a freeze, bytes) through again."""
         self._cut.clear()
+        self._frozen.clear()
 
     def close(self) -> None:
         self._closed.set()
@@ -106,6 +115,11 @@ class TcpProxy:
                 selector.register(sock, selectors.EVENT_READ)
             try:
                 while True:
+                    if self._frozen.is_set():
+                        time.sleep(0.05)
+                        if client.fileno() < 0 or server.fileno() < 0:
+                            return  # closed by cut()
+                        continue
                     for key, _ in selector.select(timeout=0.5):
                         data = key.fileobj.recv(65536)
                         if not data:

@@ -69,9 +69,13 @@ def test_a_job_that_never_ends_is_interrupted_and_counted(manage):
     assert job.errors[0]["exception_class"] == "jobs.running.JobTimeout"
 
 
-def test_a_job_stuck_in_c_code_is_timed_out_by_the_supervisor(manage):
+def test_a_job_stuck_in_c_code_is_never_retried_beside_itself(manage):
+    """Its thread ignores the timeout's interruption, so nobody may record an
+    outcome while it runs: the worker stops and exits (status 1, as the
+    platform restarts it), and only then does crash recovery take the job."""
     stuck = enqueue(faulty.StuckJob())  # max_run_time 1 s, max_attempts 1
-    fleet = Fleet(manage, "jobs", "work", "--concurrency", "2").start()
+    env = {"JOBS_TEST_INTERRUPT_GRACE": "1"}
+    fleet = Fleet(manage, "jobs", "work", "--concurrency", "2", env=env).start()
     wait_for(lambda: Event.objects.filter(name="started", data__key="stuck").exists())
     later = enqueue_many(faulty.CountedJob(n) for n in range(20))
     wait_for(
@@ -79,7 +83,14 @@ def test_a_job_stuck_in_c_code_is_timed_out_by_the_supervisor(manage):
         timeout=30,
         message="the other thread to keep working",
     )
+    first = fleet.workers[0]
+    assert first.wait(timeout=30) == 1, first.output
+    assert "thread did not stop within 1s of JobTimeout" in first.output
+    assert Job.objects.get(pk=stuck.pk).status == "running"  # nobody wrote it off
+    fleet.replace_dead()  # as Heroku restarts a crashed dyno
     wait_for(lambda: Job.objects.filter(pk=stuck.pk, status="failed").exists(), timeout=30)
     stuck.refresh_from_db()
-    assert "ignored its max_run_time interruption" in stuck.last_error
+    assert "died during attempt 1" in stuck.last_error
+    assert f":{first.pid}:" in stuck.errors[0]["worker"]
+    assert Event.objects.filter(name="started", data__key="stuck").count() == 1
     assert fleet.stop() == [0]

@@ -105,14 +105,15 @@ def test_due_jobs_a_worker_cannot_take_do_not_make_it_spin():
     """The wake-up time comes from future jobs only: a due job in a paused
     queue, or outside the worker's priority range, would otherwise make the
     idle worker wake at once, again and again."""
+    from jobs.dispatch import Dispatcher
     from jobs.models import PausedQueue
     from jobs.worker import WorkerLoop, WorkerOptions
 
     delay(targets.noop, queue="paused")()
     delay(targets.noop, priority=-50)()
     PausedQueue.objects.create(queue="paused")
-    worker = WorkerLoop(WorkerOptions(min_priority=0))
-    assert worker._next_scheduled() is None
+    dispatcher = Dispatcher(WorkerLoop(WorkerOptions(min_priority=0)))
+    assert dispatcher._next_scheduled() is None
     delay(targets.noop, run_at=timezone.now() + timedelta(seconds=30))()
-    due_in = worker._next_scheduled() - time.monotonic()
+    due_in = dispatcher._next_scheduled() - time.monotonic()
     assert 25 < due_in <= 30, due_in

@@ -1,7 +1,10 @@
 """Job targets that misbehave, for the fault-injection suite (tests/faults)."""
 
 import os
+import sys
 import time
+
+from django.db import transaction
 
 from .models import Event
 
@@ -77,3 +80,132 @@ class SlowFirstAttempt:
         if attempt == 1:
             time.sleep(self.seconds)
         return f"attempt {attempt} pid {os.getpid()}"
+
+
+# -- job code that misbehaves towards the worker itself ----------------------------
+
+
+def exits(code=3):
+    sys.exit(code)
+
+
+def interrupts():
+    raise KeyboardInterrupt
+
+
+class CustomBaseException(BaseException):
+    """Neither an Exception nor one of the worker's own interruptions."""
+
+
+def raises_base_exception():
+    raise CustomBaseException("not an Exception")
+
+
+def leaves_autocommit_off():
+    transaction.set_autocommit(False)
+    record("uncommitted")
+
+
+class UnprintableError(Exception):
+    def __str__(self):
+        raise ValueError("cannot print me")
+
+
+def raises_unprintable():
+    raise UnprintableError()
+
+
+def fails_with_nul():
+    raise RuntimeError("a NUL \x00 in the message")
+
+
+def returns_nul():
+    return {"text": "a\x00b", "key\x00": ["\x00"]}
+
+
+def records(n):
+    record("recorded", n=n)
+
+
+def fails_always():
+    raise RuntimeError("always")
+
+
+class FailsForGood:
+    """Fails its only attempt."""
+
+    max_attempts = 1
+
+    def perform(self):
+        raise RuntimeError("for good")
+
+
+class GilHog:
+    """Holds the GIL in one C call for about ``seconds``: no other thread of
+    its process, heartbeat included, runs meanwhile."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def perform(self):
+        record("started", key="gil", pid=os.getpid())
+        sample = 2_000_000
+        began = time.perf_counter()
+        sum(range(sample))
+        rate = sample / max(time.perf_counter() - began, 1e-9)
+        began = time.perf_counter()
+        sum(range(int(rate * self.seconds)))  # one C call, GIL held throughout
+        return round(time.perf_counter() - began, 1)
+
+
+class StuckInTransaction:
+    """Stuck in C code inside a transaction: on SQLite it holds the write lock."""
+
+    max_run_time = 1
+    max_attempts = 1
+
+    def perform(self):
+        with transaction.atomic():
+            record("started", key="stuck-in-transaction", pid=os.getpid())
+            time.sleep(3600)
+
+
+class QuickJob:
+    """Starts, waits a little (long enough for a test to lock its row), ends."""
+
+    max_run_time = 1
+
+    def __init__(self, seconds=0.3):
+        self.seconds = seconds
+
+    def perform(self):
+        record("started", key="quick", pid=os.getpid())
+        time.sleep(self.seconds)
+        return "done"
+
+
+class SlowErrorHook:
+    """Its error hook (run when it is recovered from a dead worker) is slow."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def perform(self):
+        return None
+
+    def error(self, job, exc):
+        record("slow_hook_started", pid=os.getpid())
+        time.sleep(self.seconds)
+        record("slow_hook_finished", pid=os.getpid())
+
+
+class RecordOnce:
+    """Writes to the database; one attempt only."""
+
+    max_attempts = 1
+
+    def __init__(self, n):
+        self.n = n
+
+    def perform(self):
+        record("executed", n=self.n, pid=os.getpid())

@@ -1,5 +1,7 @@
 """``manage.py jobs SUBCOMMAND``: a thin command line over the worker and models."""
 
+import logging
+import os
 import sys
 from datetime import timedelta
 
@@ -9,7 +11,7 @@ from django.utils import timezone
 
 from jobs.conf import jobs_settings
 from jobs.models import Job
-from jobs.worker import Pool, WorkerLoop, WorkerOptions
+from jobs.worker import EXIT_STUCK, Pool, WorkerLoop, WorkerOptions
 
 
 def _queue_list(value: str) -> tuple[str, ...]:
@@ -29,6 +31,19 @@ def _pool(value: str) -> Pool:
     if not queues or not size.isdigit() or int(size) < 1:
         raise ValueError(value)
     return Pool(queues=() if queues == "*" else _queue_list(queues), size=int(size))
+
+
+def _exit(status: int, worker: WorkerLoop) -> None:
+    """Exit with ``status``. A worker with a thread stuck in job code exits at
+    once (os._exit): the interpreter's normal exit could wait on that thread,
+    and its job may run again only once the thread is gone."""
+    if worker.status == EXIT_STUCK:
+        worker.release_stuck_claims()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 class Command(BaseCommand):
@@ -111,7 +126,7 @@ class Command(BaseCommand):
     def handle_work(self, **options):
         worker = self._worker(options, options["exit_on_complete"])
         worker.install_signal_handlers()
-        sys.exit(worker.run())
+        _exit(worker.run(), worker)
 
     def handle_workoff(self, **options):
         worker = self._worker(options, exit_on_complete=True)
@@ -121,7 +136,8 @@ class Command(BaseCommand):
         failed = counts["failed"] + counts["retry"]
         ran = counts["succeeded"] + failed
         self.stdout.write(f"{ran} jobs ran: {counts['succeeded']} succeeded, {failed} failed")
-        sys.exit(1 if failed or status else 0)
+        self.stdout.flush()
+        _exit(status or (1 if failed else 0), worker)
 
     # -- operators --------------------------------------------------------------------
 
