@@ -189,9 +189,13 @@ _VARYING = (
 )  # fmt: skip
 
 # The rows' own values travel as one JSON array that the database unpacks
-# (in C): json_populate_recordset on PostgreSQL, json_each on SQLite.
+# (in C): json_populate_recordset on PostgreSQL, json_each on SQLite. Rows go
+# in in array order, so each gets a larger id than the one before it.
 _ROWS_SQL = {
-    "postgresql": "SELECT {varying}, {shared} FROM json_populate_recordset(NULL::{job}, %s) AS r",
+    "postgresql": (
+        "SELECT {varying}, {shared} FROM json_populate_recordset(NULL::{job}, %s)"
+        " WITH ORDINALITY AS r ORDER BY r.ordinality"
+    ),
     "sqlite": "SELECT {varying}, {shared} FROM json_each(%s) AS r ORDER BY r.key",
 }
 _VALUE_SQL = {
@@ -237,7 +241,9 @@ def _insert(rows: list[Job]) -> None:
     params = [f.get_db_prep_save(getattr(first, f.attname), connection) for f in shared]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, document])
-        ids = [pk for (pk,) in cursor.fetchall()]
+        # Neither database promises RETURNING's order, but ids grow in the
+        # order rows go in (sequence or AUTOINCREMENT), which is the array's.
+        ids = sorted(pk for (pk,) in cursor.fetchall())
     written = [(f.attname, getattr(first, f.attname)) for f in shared]  # the first row's
     for row, pk in zip(rows, ids, strict=True):
         row.pk = pk

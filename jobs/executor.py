@@ -38,10 +38,14 @@ class Executor:
         try:
             while (claim := inbox.get()) is not None:
                 # Like a request boundary: drop a connection the server hung
-                # up on (one poll of its socket), and every so often one that
-                # is broken or too old (Django's check may cost a query).
+                # up on (one poll of its socket); after an error, and every so
+                # often, one that is broken or too old (Django's check may
+                # cost a query, so not before every job).
                 drop_if_stale()
-                if time.monotonic() >= next_connection_check:
+                if (
+                    time.monotonic() >= next_connection_check
+                    or connections["default"].errors_occurred
+                ):
                     close_old_connections()
                     next_connection_check = time.monotonic() + self.worker.config.HEARTBEAT_INTERVAL
                 try:

@@ -127,6 +127,8 @@ class WorkerLoop:
         self._executors: list[Executor] = []
         self._control_thread: threading.Thread | None = None
         self._done = threading.Event()
+        self.hooks = HookThread()
+        self.dispatcher = Dispatcher(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -153,8 +155,6 @@ class WorkerLoop:
             clock=self.clock,
             monotonic=self.monotonic,
         )
-        self.hooks = HookThread()
-        self.dispatcher = Dispatcher(self)
         self.heartbeat.start()
         self.hooks.start()
         for pool in self.options.pools:
