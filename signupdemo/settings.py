@@ -209,7 +209,7 @@ if os.environ.get("SITE_URL"):
 elif os.environ.get("HEROKU_APP_DEFAULT_DOMAIN_NAME"):
     SITE_URL = f"https://{os.environ['HEROKU_APP_DEFAULT_DOMAIN_NAME']}"
 else:
-    SITE_URL = "http://localhost:5000"
+    SITE_URL = "http://localhost:8000"
 
 # Proxies in front of gunicorn that append to X-Forwarded-For: Heroku's router
 # is one. The abuse limits take the client address from there, never from the
