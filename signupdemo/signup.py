@@ -17,6 +17,7 @@ from django.utils import timezone
 from jobs import delay
 
 from . import tasks
+from .links import resolve_site_url
 from .models import ScheduledEmail, Signup
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,18 @@ CONFIRMATION_PRIORITY = 10
 REMINDER_PRIORITY = 0
 
 
-def schedule_email(user, kind: str, run_at: datetime | None = None) -> ScheduledEmail:
-    """Record an email for ``user`` and queue the job that sends it, in the caller's transaction."""
+def schedule_email(
+    user, kind: str, run_at: datetime | None = None, *, site_url: str = ""
+) -> ScheduledEmail:
+    """Record an email for ``user`` and queue the job that sends it, in the caller's transaction.
+
+    ``site_url`` is the address its links point at (signupdemo.links.site_url_for);
+    resolved now, so that a missing address fails here, not in the worker.
+    """
     run_at = run_at or timezone.now()
-    scheduled = ScheduledEmail.objects.create(user=user, kind=kind, run_at=run_at)
+    scheduled = ScheduledEmail.objects.create(
+        user=user, kind=kind, run_at=run_at, site_url=resolve_site_url(site_url)
+    )
     # The id, not the instance: if the account is deleted before the job
     # runs, the task finds nothing to do instead of failing to load it.
     if kind == ScheduledEmail.Kind.REMINDER:
@@ -57,20 +66,25 @@ def schedule_email(user, kind: str, run_at: datetime | None = None) -> Scheduled
 
 
 @transaction.atomic
-def sign_up(*, email: str, name: str, password: str):
+def sign_up(*, email: str, name: str, password: str, site_url: str = ""):
     """Create an inactive account and queue its confirmation now and its reminder later."""
     user = get_user_model().objects.create_user(
         username=email, email=email, password=password, first_name=name, is_active=False
     )
     now = timezone.now()
     Signup.objects.create(user=user, created_at=now)
-    schedule_email(user, ScheduledEmail.Kind.CONFIRMATION, run_at=now)
-    schedule_email(user, ScheduledEmail.Kind.REMINDER, run_at=now + settings.REMINDER_DELAY)
+    schedule_email(user, ScheduledEmail.Kind.CONFIRMATION, run_at=now, site_url=site_url)
+    schedule_email(
+        user,
+        ScheduledEmail.Kind.REMINDER,
+        run_at=now + settings.REMINDER_DELAY,
+        site_url=site_url,
+    )
     return user
 
 
 @transaction.atomic
-def send_fresh_link(email: str):
+def send_fresh_link(email: str, site_url: str = ""):
     """Queue a new confirmation email if ``email`` belongs to an unconfirmed account.
 
     Returns the account or None; callers must not tell the visitor which,
@@ -83,7 +97,7 @@ def send_fresh_link(email: str):
     )
     if signup is None:
         return None
-    schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION)
+    schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION, site_url=site_url)
     return signup.user
 
 

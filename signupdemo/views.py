@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import limits, signup
 from .forms import LoginForm, ResendForm, SignupForm
+from .links import site_url_for
 from .models import OutboxMessage, ScheduledEmail, Signup
 from .outbox import outbox_enabled
 from .tokens import ExpiredLink, InvalidLink, allow_watching, read_confirmation_token, watched_user
@@ -91,6 +92,7 @@ def signup_view(request):
                     email=email,
                     name=form.cleaned_data["name"],
                     password=form.cleaned_data["password"],
+                    site_url=site_url_for(request),
                 )
             except IntegrityError:
                 form.add_duplicate_error()
@@ -148,7 +150,7 @@ def resend(request):
     )
     if not verdict.allowed:
         return too_many_requests(request, verdict)
-    user = signup.send_fresh_link(email)
+    user = signup.send_fresh_link(email, site_url=site_url_for(request))
     viewer = watched_user(request)
     if user is not None and viewer is not None and viewer.pk == user.pk:
         messages.success(request, "A fresh confirmation link is on its way.")

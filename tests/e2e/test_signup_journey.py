@@ -149,8 +149,9 @@ def test_signup_confirm_reminders_dashboard_and_shutdown(browser, app, open_brow
     ben_problems.assert_none()
 
     # Staff: a failed job on the dashboard, retried, succeeds.
+    # A shell has no request to take the site's address from: SITE_URL gives it.
     created = app.run_once(
-        "failed-job", f"python manage.py shell -c {shlex.quote(FAILED_JOB_SCRIPT)}"
+        "failed-job", f"python manage.py shell -c {shlex.quote(FAILED_JOB_SCRIPT)}", SITE_URL=url
     )
     failed_job = int(re.search(r"failed_job=(\d+)", created).group(1))
     staff, staff_problems = open_browser("staff")
