@@ -107,14 +107,38 @@ class LoginForm(NoColonMixin, AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": (
-            "That email and password do not match an active account. "
-            "If you have just signed up, confirm your address first."
-        ),
+        "invalid_login": "That email and password do not match an account.",
     }
+
+    #: An account still waiting for its address to be confirmed, whose
+    #: password was right: not logged in, but let watch its emails.
+    unconfirmed_user = None
 
     def clean_username(self):
         return normalize_email(self.cleaned_data["username"])
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            # Django's backend refuses inactive accounts whatever the password.
+            self.unconfirmed_user = self._unconfirmed_account()
+            if self.unconfirmed_user is None:
+                raise
+            return self.cleaned_data
+
+    def _unconfirmed_account(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if not username or not password:
+            return None
+        # Only signups never confirmed: an account staff switched off stays off.
+        user = User.objects.filter(
+            username=username, is_active=False, signup__confirmed_at__isnull=True
+        ).first()
+        if user is not None and user.check_password(password):
+            return user
+        return None
 
 
 class ResendForm(NoColonMixin, forms.Form):

@@ -7,6 +7,7 @@ email, no email for a user who was never saved.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import delay
+from jobs.models import Job
 
 from . import tasks
 from .links import resolve_site_url
@@ -83,22 +85,47 @@ def sign_up(*, email: str, name: str, password: str, site_url: str = ""):
     return user
 
 
+def confirmation_pending(user) -> bool:
+    """Whether a confirmation email for ``user`` is on its way: queued, retrying or sending."""
+    return ScheduledEmail.objects.filter(
+        user=user,
+        kind=ScheduledEmail.Kind.CONFIRMATION,
+        state=ScheduledEmail.State.QUEUED,
+        job__status__in=[*Job.WAITING, Job.Status.RUNNING],
+    ).exists()
+
+
+@dataclass(frozen=True)
+class FreshLink:
+    #: The unconfirmed account with that address, or None.
+    user: object
+    #: Whether a new confirmation email was queued (not when one is still on its way).
+    queued: bool
+
+
 @transaction.atomic
-def send_fresh_link(email: str, site_url: str = ""):
+def send_fresh_link(email: str, site_url: str = "") -> FreshLink:
     """Queue a new confirmation email if ``email`` belongs to an unconfirmed account.
 
-    Returns the account or None; callers must not tell the visitor which,
-    so the form cannot be used to find out who has signed up.
+    Nothing is queued while an earlier confirmation is still on its way: a
+    second copy would only arrive after it, and fill the outbox. Callers must
+    not tell a visitor whether an account was found, so the form cannot be
+    used to find out who has signed up.
     """
+    # Locked, so two requests at once cannot both see nothing pending.
     signup = (
-        Signup.objects.select_related("user")
+        Signup.objects.select_for_update()
+        .select_related("user")
         .filter(user__username=email, confirmed_at__isnull=True)
         .first()
     )
     if signup is None:
-        return None
+        return FreshLink(user=None, queued=False)
+    if confirmation_pending(signup.user):
+        logger.info("user=%s outcome=fresh_link_still_pending", signup.user_id)
+        return FreshLink(user=signup.user, queued=False)
     schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION, site_url=site_url)
-    return signup.user
+    return FreshLink(user=signup.user, queued=True)
 
 
 @transaction.atomic

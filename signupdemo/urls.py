@@ -1,7 +1,6 @@
 """The site's URLs. The jobs dashboard is mounted at /jobs/ for staff."""
 
 from django.contrib import admin
-from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from . import views
@@ -15,7 +14,7 @@ urlpatterns = [
     path("watch/status.json", views.watch_status, name="watch_status"),
     path("outbox/<int:pk>/", views.outbox_message, name="outbox_message"),
     path("login/", views.SiteLoginView.as_view(), name="login"),
-    path("logout/", LogoutView.as_view(), name="logout"),
+    path("logout/", views.SiteLogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("jobs/", include("jobs.urls")),
 ]

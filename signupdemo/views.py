@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
-from django.contrib.auth.views import LoginView
+from django.contrib.auth import login, logout
+from django.contrib.auth.views import LoginView, LogoutView
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -97,6 +97,11 @@ def signup_view(request):
             except IntegrityError:
                 form.add_duplicate_error()
             else:
+                # Whoever was logged in here is logged out: this browser now
+                # watches the new account, whose confirmation would otherwise
+                # be readable nowhere (the watch page shows the logged-in user).
+                if request.user.is_authenticated:
+                    logout(request)
                 allow_watching(request.session, user)
                 messages.success(
                     request, f"Welcome, {user.first_name}! Your confirmation email is on its way."
@@ -150,10 +155,19 @@ def resend(request):
     )
     if not verdict.allowed:
         return too_many_requests(request, verdict)
-    user = signup.send_fresh_link(email, site_url=site_url_for(request))
+    fresh = signup.send_fresh_link(email, site_url=site_url_for(request))
     viewer = watched_user(request)
-    if user is not None and viewer is not None and viewer.pk == user.pk:
-        messages.success(request, "A fresh confirmation link is on its way.")
+    # Only the account's own browser learns what happened; anyone else gets
+    # the same "if it exists" page whatever the address.
+    if fresh.user is not None and viewer is not None and viewer.pk == fresh.user.pk:
+        if fresh.queued:
+            messages.success(request, "A fresh confirmation link is on its way.")
+        else:
+            messages.info(
+                request,
+                "Your confirmation email is still queued, so no second one was: "
+                "it goes out as soon as a worker takes it.",
+            )
         return redirect("watch")
     return render(request, "resend_done.html", {"email": email})
 
@@ -237,3 +251,30 @@ class SiteLoginView(LoginView):
     form_class = LoginForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        user = form.unconfirmed_user
+        if user is None:
+            return super().form_valid(form)
+        # The account stays off until its address is confirmed, so this is
+        # no login. But the password is right: this browser may watch the
+        # account's emails and ask for a fresh link, as the one that signed up
+        # could (a lost session must not strand mail kept in the outbox).
+        self.request.session.cycle_key()
+        allow_watching(self.request.session, user)
+        messages.info(
+            self.request,
+            "Your address is not confirmed yet, so your account is still switched off. "
+            "Your confirmation email is below; if it is lost, send yourself a fresh link.",
+        )
+        return redirect("watch")
+
+
+class SiteLogoutView(LogoutView):
+    """POST logs out (Django's view); GET, e.g. a typed /logout/, shows the button, not a 405."""
+
+    http_method_names = ["get", "post", "options"]
+    template_name = "registration/logout.html"
+
+    def get(self, request, *args, **kwargs):
+        return render(request, self.template_name)
