@@ -20,6 +20,7 @@ from .forms import LoginForm, ResendForm, SignupForm
 from .links import site_url_for
 from .models import OutboxMessage, ScheduledEmail, Signup
 from .outbox import outbox_enabled
+from .queue_health import START_A_WORKER, command_parts, email_queue_health
 from .tokens import ExpiredLink, InvalidLink, allow_watching, read_confirmation_token, watched_user
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,17 @@ PROGRESS_LABELS = {
     "failed": "Failed",
 }
 FINAL_PROGRESS = {"sent", "skipped", "failed"}
+#: Progress of emails waiting for a worker.
+WAITING_PROGRESS = {"queued", "retrying"}
+#: Longest error message shown to a visitor: its first line, this many characters.
+MAX_ERROR_LENGTH = 300
+
+
+def error_summary(last_error: str) -> str:
+    """The job's last error for people: class and message, never the traceback."""
+    lines = last_error.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= MAX_ERROR_LENGTH else first[: MAX_ERROR_LENGTH - 1] + "…"
 
 
 def too_many_requests(request: HttpRequest, verdict: limits.Verdict) -> HttpResponse:
@@ -65,6 +77,8 @@ def home(request):
     context = {
         "watched": watched_user(request),
         "reminder_delay": describe_delay(settings.REMINDER_DELAY),
+        "worker_alive": email_queue_health().worker_alive,
+        "start_a_worker": command_parts(START_A_WORKER),
     }
     return render(request, "home.html", context)
 
@@ -189,10 +203,18 @@ def _watch_data(viewer) -> dict:
                 "next_attempt_at": item.next_attempt_at,
                 "finished_at": item.finished_at,
                 "attempts": item.job.attempts if item.job else None,
+                "error": (
+                    error_summary(item.job.last_error)
+                    if item.job and progress in {"retrying", "failed"}
+                    else ""
+                ),
                 "note": item.note,
             }
         )
+    # Said only while something waits: then it is why nothing moves.
+    waiting = any(row["progress"] in WAITING_PROGRESS for row in email_rows)
     return {
+        "notices": email_queue_health().notices() if waiting else [],
         "emails": email_rows,
         "messages": [
             {
@@ -220,6 +242,7 @@ def watch(request):
         # Accounts made outside the signup form (staff) have nothing to confirm.
         "confirmed": not Signup.objects.filter(user=viewer, confirmed_at__isnull=True).exists(),
         "emails": data["emails"],
+        "notices": data["notices"],
         "inbox": data["messages"],
         "outbox_enabled": outbox_enabled(),
     }

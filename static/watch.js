@@ -8,6 +8,7 @@
 
   var url = root.getAttribute("data-watch-url");
   var emailList = root.querySelector("[data-emails]");
+  var notices = root.querySelector("[data-notices]");
   var inbox = root.querySelector("[data-messages]");
   var announce = root.querySelector("[data-announce]");
   var note = document.getElementById("live-note");
@@ -61,10 +62,13 @@
         add("Skipped at "); p.appendChild(timeNode(row.finished_at));
         if (row.note) add(": " + row.note);
         break;
-      case "failed": add("Gave up after " + row.attempts + " attempts"); break;
+      case "failed":
+        add("Gave up after " + row.attempts + " attempts" + (row.error ? ": " + row.error : ""));
+        break;
       case "sending": add("Sending now"); break;
       case "retrying":
-        add("Attempt " + row.attempts + " failed; next try at ");
+        add("Attempt " + row.attempts + " failed" + (row.error ? " (" + row.error + ")" : "") +
+            "; next try at ");
         p.appendChild(timeNode(row.next_attempt_at));
         break;
       default: add("Scheduled for "); p.appendChild(timeNode(row.next_attempt_at));
@@ -85,6 +89,23 @@
     });
     if (!items.length) items.push(el("li", "empty", "Nothing queued for you."));
     emailList.replaceChildren.apply(emailList, items);
+  }
+
+  // Why nothing is being sent (no worker, queue paused), said while it lasts.
+  function renderNotices(items) {
+    var key = JSON.stringify(items);
+    if (notices.getAttribute("data-key") === key) return;
+    notices.setAttribute("data-key", key);
+    notices.replaceChildren.apply(notices, items.map(function (notice) {
+      var box = el("div", "notice notice-" + notice.kind);
+      box.appendChild(el("p", "notice-title", notice.title));
+      var text = el("p");
+      notice.parts.forEach(function (part) {
+        text.appendChild(part.code ? el("code", "", part.text) : document.createTextNode(part.text));
+      });
+      box.appendChild(text);
+      return box;
+    }));
   }
 
   function renderInbox(messages) {
@@ -146,6 +167,7 @@
       .then(function (data) {
         if (!data) return;
         announceChanges(data.emails);
+        renderNotices(data.notices);
         renderEmails(data.emails);
         renderInbox(data.messages);
         schedule(nextDelay(data));

@@ -85,6 +85,7 @@ def test_signup_confirm_reminders_dashboard_and_shutdown(browser, app, open_brow
     expect(ada.get_by_role("heading", level=1)).to_have_text(
         "Sign up, then watch your emails go out"
     )
+    expect(ada.locator(".worker-status")).to_contain_text("No worker is running")
     shots.take(ada, "home")
     fill_signup_form(ada, email="ada@example.com", name="Ada")
     shots.take(ada, "signup")
@@ -95,11 +96,16 @@ def test_signup_confirm_reminders_dashboard_and_shutdown(browser, app, open_brow
     reminder = email_row(ada, "Reminder to confirm")
     expect(confirmation.locator(".badge")).to_have_text("Queued")
     expect(reminder.locator(".badge")).to_have_text("Queued")
+    no_worker = ada.locator(".notice-no-worker")
+    expect(no_worker).to_contain_text("No worker is running")
+    expect(no_worker.locator("code").first).to_have_text("heroku ps:scale worker=1")
     shots.take(ada, "watch-queued")
     ada.evaluate("window.e2eSamePage = true")  # gone if the page reloads
 
-    # The worker dyno starts; the page shows the email sent, by itself.
+    # The worker dyno starts; the page shows the email sent, by itself, and
+    # the notice goes.
     worker = app.start("worker")
+    expect(no_worker).to_have_count(0, timeout=SEND_TIMEOUT)
     expect(confirmation.locator(".badge")).to_have_text("Sent", timeout=SEND_TIMEOUT)
     inbox_link = ada.get_by_role("link", name=CONFIRMATION_SUBJECT, exact=True)
     expect(inbox_link).to_be_visible()
