@@ -198,3 +198,18 @@ def test_heroku_accepts_its_own_domain_and_listed_custom_domains_only():
         env=production_env(DJANGO_ALLOWED_HOSTS="www.example.com"),
     )
     assert result.stdout.strip() == "['.herokuapp.com', 'www.example.com']", result.stderr
+
+
+def test_the_readme_draws_the_flow_once():
+    readme = (ROOT / "README.md").read_text()
+    [diagram] = re.findall(r"```mermaid\n(.*?)```", readme, re.DOTALL)
+    # Each step in order: browser, web, database, worker, mail, watch page.
+    edges = re.findall(r"^\s*(\w+) -- .* --> (\w+)$", diagram, re.MULTILINE)
+    assert edges == [
+        ("browser", "web"),
+        ("web", "db"),
+        ("db", "worker"),
+        ("worker", "mail"),
+        ("mail", "watch"),
+    ]
+    assert "one transaction" in diagram and "NOTIFY" in diagram and "claims" in diagram
