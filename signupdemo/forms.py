@@ -6,7 +6,7 @@ the database's unique username index is what makes addresses unique.
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.core.validators import MaxLengthValidator
 
 User = get_user_model()
@@ -150,3 +150,20 @@ class ResendForm(NoColonMixin, forms.Form):
 
     def clean_email(self):
         return normalize_email(self.cleaned_data["email"])
+
+
+class SitePasswordResetForm(NoColonMixin, PasswordResetForm):
+    """Django's form for the address; the view queues the email (signup.send_password_reset)."""
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data["email"])
+
+
+class SiteSetPasswordForm(NoColonMixin, SetPasswordForm):
+    """The new password, validated as at signup."""

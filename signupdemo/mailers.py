@@ -9,8 +9,12 @@ on its ScheduledEmail.
 """
 
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from jobs import Mailer
 
@@ -41,6 +45,24 @@ class SignupMailer(Mailer):
             subject="Reminder: confirm your email address",
             site_url=site_url,
             confirm_url=confirmation_url(user, site_url),
+        )
+
+    def password_reset(self, user, site_url: str = "") -> EmailMultiAlternatives:
+        """A link to Django's password reset view, with a token of its own generator.
+
+        The token is made here, in the worker, so no job row ever holds one;
+        it stops working once the password changes or the user logs in.
+        """
+        site_url = resolve_site_url(site_url)
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        return self._build(
+            "password_reset",
+            user,
+            subject="Reset your password",
+            site_url=site_url,
+            reset_url=site_url + reverse("password_reset_confirm", args=[uid, token]),
+            reset_valid_days=round(settings.PASSWORD_RESET_TIMEOUT / 86400),
         )
 
     def _build(self, template: str, user, *, subject: str, **context) -> EmailMultiAlternatives:

@@ -20,6 +20,7 @@ from jobs.models import Job
 
 from . import tasks
 from .links import resolve_site_url
+from .mailers import SignupMailer
 from .models import ScheduledEmail, Signup
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,23 @@ def send_fresh_link(email: str, site_url: str = "") -> FreshLink:
         return FreshLink(user=signup.user, queued=False)
     schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION, site_url=site_url)
     return FreshLink(user=signup.user, queued=True)
+
+
+@transaction.atomic
+def send_password_reset(email: str, site_url: str = "") -> bool:
+    """Queue a password reset email if ``email`` belongs to an active account with a password.
+
+    Sent by a worker like every other email (SignupMailer.password_reset,
+    which makes the token there). Returns whether one was queued; callers
+    must not tell the visitor, so the form reveals no account.
+    """
+    user = get_user_model().objects.filter(username=email, is_active=True).first()
+    if user is None or not user.has_usable_password():
+        return False
+    send = delay(SignupMailer, queue=EMAIL_QUEUE, priority=CONFIRMATION_PRIORITY)
+    send.password_reset(user, site_url=resolve_site_url(site_url))
+    logger.info("user=%s outcome=password_reset_queued", user.pk)
+    return True
 
 
 @transaction.atomic

@@ -6,17 +6,28 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
-from django.contrib.auth.views import LoginView, LogoutView
+from django.contrib.auth.views import (
+    LoginView,
+    LogoutView,
+    PasswordResetConfirmView,
+    PasswordResetView,
+)
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import limits, signup
-from .forms import LoginForm, ResendForm, SignupForm
+from .forms import (
+    LoginForm,
+    ResendForm,
+    SignupForm,
+    SitePasswordResetForm,
+    SiteSetPasswordForm,
+)
 from .links import site_url_for
 from .models import OutboxMessage, ScheduledEmail, Signup
 from .outbox import outbox_enabled
@@ -301,3 +312,33 @@ class SiteLogoutView(LogoutView):
 
     def get(self, request, *args, **kwargs):
         return render(request, self.template_name)
+
+
+class SitePasswordResetView(PasswordResetView):
+    """Django's password reset request, its email queued for a worker, under the fresh-link limits.
+
+    The answer is the same "if it is an account, a link is on its way" page
+    whether or not the address has an account (Django's own behaviour); the
+    per-address limit counts every request, so a 429 tells nothing either.
+    """
+
+    form_class = SitePasswordResetForm
+    template_name = "registration/password_reset_form.html"
+    success_url = reverse_lazy("password_reset_done")
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"]
+        client = limits.client_key(limits.client_ip(self.request))
+        verdict = limits.hit_all(
+            (limits.PASSWORD_RESETS_PER_CLIENT, client), (limits.EMAILS_PER_ADDRESS, email)
+        )
+        if not verdict.allowed:
+            return too_many_requests(self.request, verdict)
+        signup.send_password_reset(email, site_url=site_url_for(self.request))
+        return HttpResponseRedirect(self.get_success_url())
+
+
+class SitePasswordResetConfirmView(PasswordResetConfirmView):
+    form_class = SiteSetPasswordForm
+    template_name = "registration/password_reset_confirm.html"
+    success_url = reverse_lazy("password_reset_complete")
