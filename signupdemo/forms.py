@@ -107,7 +107,10 @@ class LoginForm(NoColonMixin, AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That email and password do not match an account.",
+        "invalid_login": (
+            "That email and password do not match an active account. "
+            "If you have just signed up, confirm your address first."
+        ),
     }
 
     #: An account still waiting for its address to be confirmed, whose

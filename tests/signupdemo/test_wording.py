@@ -142,7 +142,7 @@ def test_a_wrong_password_or_a_switched_off_account_gets_nothing(sign_up):
     sign_up(client=Client())
     wrong = Client().post(reverse("login"), {"username": "ada@example.com", "password": "nope"})
     assert wrong.status_code == 200
-    assert "do not match an account" in wrong.content.decode()
+    assert "do not match an active account" in wrong.content.decode()
 
     # Confirmed, then switched off by staff: the right password opens nothing.
     ada = User.objects.get()
