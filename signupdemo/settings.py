@@ -1,5 +1,5 @@
 """
-Settings for the signup demo, read from the environment (12-factor).
+Settings for the site, read from the environment (12-factor).
 
 Locally nothing needs setting: SQLite, the outbox mailer and a development
 secret key are the defaults. On Heroku, DATABASE_URL comes from the Postgres
