@@ -198,8 +198,11 @@ def resend(request):
 
 
 def _watch_data(viewer) -> dict:
+    # Both lists read one way, in the order things go out: oldest first. (The
+    # inbox keeps the 50 newest messages, then puts them in that order.)
     emails = ScheduledEmail.objects.filter(user=viewer).select_related("job")
-    outbox = OutboxMessage.objects.filter(user=viewer).only("id", "subject", "to", "sent_at")[:50]
+    newest = OutboxMessage.objects.filter(user=viewer).only("id", "subject", "to", "sent_at")[:50]
+    outbox = reversed(newest)
     email_rows = []
     for item in emails:
         progress = item.progress

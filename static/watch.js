@@ -24,33 +24,13 @@
     return node;
   }
 
-  function relative(iso) {
-    var seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
-    var abs = Math.abs(seconds);
-    if (abs < 2) return "now";
-    var text;
-    if (abs < 90) text = abs + " s";
-    else if (abs < 90 * 60) text = Math.round(abs / 60) + " min";
-    else if (abs < 36 * 3600) text = Math.round(abs / 3600) + " h";
-    else text = Math.round(abs / 86400) + " days";
-    return seconds > 0 ? "in " + text : text + " ago";
-  }
-
+  // Painted as every time on the site is (times.js), ticking with them.
   function timeNode(iso) {
     var node = el("time");
     node.setAttribute("datetime", iso);
     node.setAttribute("data-time", "");
-    paintTime(node);
+    window.SiteTimes.paint(node);
     return node;
-  }
-
-  function paintTime(node) {
-    var iso = node.getAttribute("datetime");
-    var date = new Date(iso);
-    if (isNaN(date.getTime())) return;
-    node.textContent = date.toLocaleString([], {
-      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
-    }) + " (" + relative(iso) + ")";
   }
 
   function whenLine(row) {
@@ -179,10 +159,5 @@
     if (document.hidden) clearTimeout(timer);
     else poll();
   });
-  // Relative times ("in 42 s") tick between polls.
-  setInterval(function () {
-    root.querySelectorAll("time[data-time]").forEach(paintTime);
-  }, 1000);
-  root.querySelectorAll("time[data-time]").forEach(paintTime);
   poll();
 })();

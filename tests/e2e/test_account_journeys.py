@@ -35,9 +35,14 @@ def log_in(page: Page, *, email: str, password: str) -> None:
 
 
 def open_link_in_message(page: Page, subject: str, path: str) -> None:
-    """Open the newest message with ``subject``, then the link to ``path`` in its text part."""
-    page.get_by_role("link", name=subject, exact=True).first.click()
+    """Open the newest message with ``subject`` (the inbox lists oldest first), then its link."""
+    page.get_by_role("link", name=subject, exact=True).last.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(subject)
+    # Times read one way on every page: local, with the zone, and how long ago.
+    sent = page.get_by_role("main").locator("time").first
+    expect(sent).to_have_text(
+        re.compile(r"\d\d:\d\d:\d\d.* [A-Z][A-Za-z+\-:0-9]* \((now|.* ago)\)$")
+    )
     href = page.get_by_role("main").locator(f"a[href*='{path}']").first.get_attribute("href")
     page.goto(href)
 
