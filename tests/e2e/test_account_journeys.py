@@ -123,3 +123,37 @@ def test_lost_session_signup_while_logged_in_forgotten_password(app, open_browse
     first.get_by_role("main").get_by_role("button", name="Log out").click()
     expect(first.get_by_role(nav, name="Main").get_by_role("link", name="Log in")).to_be_visible()
     first_problems.assert_none()
+
+
+def test_the_watch_page_says_live_why_emails_wait(app, open_browser):
+    worker = app.start("worker")
+    fay, fay_problems = open_browser("Fay")
+    sign_up(fay, email="fay@example.com", name="Fay")
+    confirmations = fay.get_by_role("link", name=CONFIRMATION_SUBJECT, exact=True)
+    expect(confirmations).to_be_visible(timeout=SEND_TIMEOUT)
+    notices = fay.locator("[data-notices] .notice")
+    expect(notices).to_have_count(0)
+
+    # Staff pause the emails queue; Fay asks for a fresh link, which waits.
+    app.run_once(
+        "pause",
+        "python manage.py shell -c "
+        "'from jobs.models import PausedQueue; PausedQueue.objects.create(queue=\"emails\")'",
+    )
+    fay.get_by_role("button", name="Send a fresh link").click()
+    expect(fay.get_by_role("status")).to_contain_text("A fresh confirmation link is on its way.")
+    expect(notices).to_have_count(1)
+    expect(notices).to_contain_text("Sending email is paused.")
+    fay.evaluate("window.e2eSamePage = true")  # gone if the page reloads
+
+    # Resumed: the notice goes and the email goes out, with no reload.
+    app.run_once(
+        "resume",
+        "python manage.py shell -c "
+        "'from jobs.models import PausedQueue; PausedQueue.objects.all().delete()'",
+    )
+    expect(notices).to_have_count(0, timeout=SEND_TIMEOUT)
+    expect(confirmations).to_have_count(2, timeout=SEND_TIMEOUT)
+    assert fay.evaluate("window.e2eSamePage === true"), "the watch page reloaded"
+    assert worker.popen.poll() is None, worker.describe()
+    fay_problems.assert_none()
