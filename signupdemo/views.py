@@ -1,4 +1,5 @@
-"""Pages: home, signup, confirm, fresh link, watch (with its JSON feed), outbox, login."""
+"""Pages: home, signup, confirm, fresh link, watch (with its JSON feed), outbox, and accounts:
+log in, log out, password reset."""
 
 import logging
 from datetime import timedelta
@@ -342,6 +343,8 @@ class SitePasswordResetView(PasswordResetView):
 
 
 class SitePasswordResetConfirmView(PasswordResetConfirmView):
+    """Django's view and token check; the new password is validated as at signup."""
+
     form_class = SiteSetPasswordForm
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("password_reset_complete")
