@@ -10,7 +10,8 @@ which win over this file.
 import os
 
 # Heroku gives each web dyno its port in $PORT; honcho (`make run`) does the same.
-bind = [f"0.0.0.0:{os.environ.get('PORT', '5000')}"]
+# Without it, Django's usual 8000 (macOS gives 5000 to its AirPlay Receiver).
+bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
 
 # Threads suit this site: requests wait on the database, not the CPU.
 worker_class = "gthread"

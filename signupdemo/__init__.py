@@ -1,1 +1,1 @@
-"""The signup demo: a Django site whose emails go out through the jobs queue."""
+"""Signup demo: a Django site whose emails go out through the jobs queue."""

@@ -6,7 +6,7 @@ the database's unique username index is what makes addresses unique.
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.core.validators import MaxLengthValidator
 
 User = get_user_model()
@@ -113,8 +113,35 @@ class LoginForm(NoColonMixin, AuthenticationForm):
         ),
     }
 
+    #: An account still waiting for its address to be confirmed, whose
+    #: password was right: not logged in, but let watch its emails.
+    unconfirmed_user = None
+
     def clean_username(self):
         return normalize_email(self.cleaned_data["username"])
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            # Django's backend refuses inactive accounts whatever the password.
+            self.unconfirmed_user = self._unconfirmed_account()
+            if self.unconfirmed_user is None:
+                raise
+            return self.cleaned_data
+
+    def _unconfirmed_account(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if not username or not password:
+            return None
+        # Only signups never confirmed: an account staff switched off stays off.
+        user = User.objects.filter(
+            username=username, is_active=False, signup__confirmed_at__isnull=True
+        ).first()
+        if user is not None and user.check_password(password):
+            return user
+        return None
 
 
 class ResendForm(NoColonMixin, forms.Form):
@@ -126,3 +153,20 @@ class ResendForm(NoColonMixin, forms.Form):
 
     def clean_email(self):
         return normalize_email(self.cleaned_data["email"])
+
+
+class SitePasswordResetForm(NoColonMixin, PasswordResetForm):
+    """Django's form for the address; the view queues the email (signup.send_password_reset)."""
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data["email"])
+
+
+class SiteSetPasswordForm(NoColonMixin, SetPasswordForm):
+    """The new password, validated as at signup."""

@@ -32,7 +32,9 @@ SIGNUP_ATTEMPTS_PER_CLIENT = Limit("signup-attempt:client", 30, timedelta(hours=
 SIGNUPS_PER_CLIENT = Limit("signup:client", 10, timedelta(hours=1))
 #: "Send a fresh link" requests from one client.
 RESENDS_PER_CLIENT = Limit("resend:client", 10, timedelta(hours=1))
-#: Confirmation emails (signup or resend) to one address, whoever asks.
+#: "Reset my password" requests from one client (as many as fresh links).
+PASSWORD_RESETS_PER_CLIENT = Limit("password-reset:client", 10, timedelta(hours=1))
+#: Account emails (signup, fresh link, password reset) to one address, whoever asks.
 EMAILS_PER_ADDRESS = Limit("email:address", 3, timedelta(hours=1))
 
 #: Counters older than this are deleted as new ones are made.

@@ -57,6 +57,11 @@ class ScheduledEmail(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True, help_text="Why it was skipped.")
+    site_url = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="scheme://host its links point at: the site's address when it was queued.",
+    )
 
     class Meta:
         ordering = ["run_at", "id"]

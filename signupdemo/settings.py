@@ -1,5 +1,5 @@
 """
-Settings for the signup demo, read from the environment (12-factor).
+Settings for the site, read from the environment (12-factor).
 
 Locally nothing needs setting: SQLite, the outbox mailer and a development
 secret key are the defaults. On Heroku, DATABASE_URL comes from the Postgres
@@ -35,9 +35,11 @@ def _env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-# Heroku's router checks the Host header for us; elsewhere list the hosts.
+# The validated Host is the address in emails' links (see SITE_URL), so it is
+# never "*". On Heroku the app's default domain is under .herokuapp.com; list
+# custom domains in DJANGO_ALLOWED_HOSTS.
 if IS_HEROKU_APP:
-    ALLOWED_HOSTS = ["*"]
+    ALLOWED_HOSTS = [".herokuapp.com", *_env_list("DJANGO_ALLOWED_HOSTS")]
 else:
     ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -118,7 +120,12 @@ PASSWORD_HASHERS = [
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # The username is the email address; comparing with "email" alone makes
+    # the error name what people typed ("too similar to the email address").
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email", "first_name", "last_name"]},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -201,15 +208,11 @@ MAILERS = {"default": _default_mailer}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Signup Demo <noreply@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Absolute links in emails (the worker has no request to build them from).
-# On Heroku, `heroku labs:enable runtime-dyno-metadata` supplies the app's
-# default domain; set SITE_URL for a custom one.
-if os.environ.get("SITE_URL"):
-    SITE_URL = os.environ["SITE_URL"].rstrip("/")
-elif os.environ.get("HEROKU_APP_DEFAULT_DOMAIN_NAME"):
-    SITE_URL = f"https://{os.environ['HEROKU_APP_DEFAULT_DOMAIN_NAME']}"
-else:
-    SITE_URL = "http://localhost:5000"
+# Absolute links in emails. Empty: the origin (scheme and host) of the request
+# that queued the email, as Django validated it (ALLOWED_HOSTS, and on Heroku
+# X-Forwarded-Proto), stored with the email since the worker has no request.
+# Set it to force one address whatever the visitor used.
+SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
 
 # Proxies in front of gunicorn that append to X-Forwarded-For: Heroku's router
 # is one. The abuse limits take the client address from there, never from the

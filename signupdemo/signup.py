@@ -7,6 +7,7 @@ email, no email for a user who was never saved.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -15,8 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import delay
+from jobs.models import Job
 
 from . import tasks
+from .links import resolve_site_url
+from .mailers import SignupMailer
 from .models import ScheduledEmail, Signup
 
 logger = logging.getLogger(__name__)
@@ -27,10 +31,18 @@ CONFIRMATION_PRIORITY = 10
 REMINDER_PRIORITY = 0
 
 
-def schedule_email(user, kind: str, run_at: datetime | None = None) -> ScheduledEmail:
-    """Record an email for ``user`` and queue the job that sends it, in the caller's transaction."""
+def schedule_email(
+    user, kind: str, run_at: datetime | None = None, *, site_url: str = ""
+) -> ScheduledEmail:
+    """Record an email for ``user`` and queue the job that sends it, in the caller's transaction.
+
+    ``site_url`` is the address its links point at (signupdemo.links.site_url_for);
+    resolved now, so that a missing address fails here, not in the worker.
+    """
     run_at = run_at or timezone.now()
-    scheduled = ScheduledEmail.objects.create(user=user, kind=kind, run_at=run_at)
+    scheduled = ScheduledEmail.objects.create(
+        user=user, kind=kind, run_at=run_at, site_url=resolve_site_url(site_url)
+    )
     # The id, not the instance: if the account is deleted before the job
     # runs, the task finds nothing to do instead of failing to load it.
     if kind == ScheduledEmail.Kind.REMINDER:
@@ -57,34 +69,81 @@ def schedule_email(user, kind: str, run_at: datetime | None = None) -> Scheduled
 
 
 @transaction.atomic
-def sign_up(*, email: str, name: str, password: str):
+def sign_up(*, email: str, name: str, password: str, site_url: str = ""):
     """Create an inactive account and queue its confirmation now and its reminder later."""
     user = get_user_model().objects.create_user(
         username=email, email=email, password=password, first_name=name, is_active=False
     )
     now = timezone.now()
     Signup.objects.create(user=user, created_at=now)
-    schedule_email(user, ScheduledEmail.Kind.CONFIRMATION, run_at=now)
-    schedule_email(user, ScheduledEmail.Kind.REMINDER, run_at=now + settings.REMINDER_DELAY)
+    schedule_email(user, ScheduledEmail.Kind.CONFIRMATION, run_at=now, site_url=site_url)
+    schedule_email(
+        user,
+        ScheduledEmail.Kind.REMINDER,
+        run_at=now + settings.REMINDER_DELAY,
+        site_url=site_url,
+    )
     return user
 
 
+def confirmation_pending(user) -> bool:
+    """Whether a confirmation email for ``user`` is on its way: queued, retrying or sending."""
+    return ScheduledEmail.objects.filter(
+        user=user,
+        kind=ScheduledEmail.Kind.CONFIRMATION,
+        state=ScheduledEmail.State.QUEUED,
+        job__status__in=[*Job.WAITING, Job.Status.RUNNING],
+    ).exists()
+
+
+@dataclass(frozen=True)
+class FreshLink:
+    #: The unconfirmed account with that address, or None.
+    user: object
+    #: Whether a new confirmation email was queued (not when one is still on its way).
+    queued: bool
+
+
 @transaction.atomic
-def send_fresh_link(email: str):
+def send_fresh_link(email: str, site_url: str = "") -> FreshLink:
     """Queue a new confirmation email if ``email`` belongs to an unconfirmed account.
 
-    Returns the account or None; callers must not tell the visitor which,
-    so the form cannot be used to find out who has signed up.
+    Nothing is queued while an earlier confirmation is still on its way: a
+    second copy would only arrive after it, and fill the outbox. Callers must
+    not tell a visitor whether an account was found, so the form cannot be
+    used to find out who has signed up.
     """
+    # Locked, so two requests at once cannot both see nothing pending.
     signup = (
-        Signup.objects.select_related("user")
+        Signup.objects.select_for_update()
+        .select_related("user")
         .filter(user__username=email, confirmed_at__isnull=True)
         .first()
     )
     if signup is None:
-        return None
-    schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION)
-    return signup.user
+        return FreshLink(user=None, queued=False)
+    if confirmation_pending(signup.user):
+        logger.info("user=%s outcome=fresh_link_still_pending", signup.user_id)
+        return FreshLink(user=signup.user, queued=False)
+    schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION, site_url=site_url)
+    return FreshLink(user=signup.user, queued=True)
+
+
+@transaction.atomic
+def send_password_reset(email: str, site_url: str = "") -> bool:
+    """Queue a password reset email if ``email`` belongs to an active account with a password.
+
+    Sent by a worker like every other email (SignupMailer.password_reset,
+    which makes the token there). Returns whether one was queued; callers
+    must not tell the visitor, so the form reveals no account.
+    """
+    user = get_user_model().objects.filter(username=email, is_active=True).first()
+    if user is None or not user.has_usable_password():
+        return False
+    send = delay(SignupMailer, queue=EMAIL_QUEUE, priority=CONFIRMATION_PRIORITY)
+    send.password_reset(user, site_url=resolve_site_url(site_url))
+    logger.info("user=%s outcome=password_reset_queued", user.pk)
+    return True
 
 
 @transaction.atomic

@@ -50,7 +50,7 @@ def _deliver(scheduled_email_id: int, kind: str) -> str:
         return _record(scheduled, ScheduledEmail.State.SKIPPED, note="already confirmed")
 
     mailer = SignupMailer()
-    message = getattr(mailer, kind)(user)
+    message = getattr(mailer, kind)(user, site_url=scheduled.site_url)
     message.send(using=SignupMailer.mailer)
     return _record(scheduled, ScheduledEmail.State.SENT)
 

@@ -7,7 +7,6 @@ cannot be forged or altered, and they expire.
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.urls import reverse
@@ -66,9 +65,9 @@ def read_confirmation_token(token: str) -> Confirmation:
     return Confirmation(user=user, already_confirmed=user.signup.is_confirmed)
 
 
-def confirmation_url(user) -> str:
-    """The absolute link for emails (the worker has no request to build it from)."""
-    return settings.SITE_URL + reverse("confirm", args=[make_confirmation_token(user)])
+def confirmation_url(user, site_url: str) -> str:
+    """The absolute link for emails, on ``site_url`` (scheme://host, no trailing slash)."""
+    return site_url + reverse("confirm", args=[make_confirmation_token(user)])
 
 
 def allow_watching(session, user) -> None:

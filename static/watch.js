@@ -8,6 +8,7 @@
 
   var url = root.getAttribute("data-watch-url");
   var emailList = root.querySelector("[data-emails]");
+  var notices = root.querySelector("[data-notices]");
   var inbox = root.querySelector("[data-messages]");
   var announce = root.querySelector("[data-announce]");
   var note = document.getElementById("live-note");
@@ -23,33 +24,13 @@
     return node;
   }
 
-  function relative(iso) {
-    var seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
-    var abs = Math.abs(seconds);
-    if (abs < 2) return "now";
-    var text;
-    if (abs < 90) text = abs + " s";
-    else if (abs < 90 * 60) text = Math.round(abs / 60) + " min";
-    else if (abs < 36 * 3600) text = Math.round(abs / 3600) + " h";
-    else text = Math.round(abs / 86400) + " days";
-    return seconds > 0 ? "in " + text : text + " ago";
-  }
-
+  // Painted as every time on the site is (times.js), ticking with them.
   function timeNode(iso) {
     var node = el("time");
     node.setAttribute("datetime", iso);
     node.setAttribute("data-time", "");
-    paintTime(node);
+    window.SiteTimes.paint(node);
     return node;
-  }
-
-  function paintTime(node) {
-    var iso = node.getAttribute("datetime");
-    var date = new Date(iso);
-    if (isNaN(date.getTime())) return;
-    node.textContent = date.toLocaleString([], {
-      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
-    }) + " (" + relative(iso) + ")";
   }
 
   function whenLine(row) {
@@ -61,10 +42,13 @@
         add("Skipped at "); p.appendChild(timeNode(row.finished_at));
         if (row.note) add(": " + row.note);
         break;
-      case "failed": add("Gave up after " + row.attempts + " attempts"); break;
+      case "failed":
+        add("Gave up after " + row.attempts + " attempts" + (row.error ? ": " + row.error : ""));
+        break;
       case "sending": add("Sending now"); break;
       case "retrying":
-        add("Attempt " + row.attempts + " failed; next try at ");
+        add("Attempt " + row.attempts + " failed" + (row.error ? " (" + row.error + ")" : "") +
+            "; next try at ");
         p.appendChild(timeNode(row.next_attempt_at));
         break;
       default: add("Scheduled for "); p.appendChild(timeNode(row.next_attempt_at));
@@ -85,6 +69,23 @@
     });
     if (!items.length) items.push(el("li", "empty", "Nothing queued for you."));
     emailList.replaceChildren.apply(emailList, items);
+  }
+
+  // Why nothing is being sent (no worker, queue paused), said while it lasts.
+  function renderNotices(items) {
+    var key = JSON.stringify(items);
+    if (notices.getAttribute("data-key") === key) return;
+    notices.setAttribute("data-key", key);
+    notices.replaceChildren.apply(notices, items.map(function (notice) {
+      var box = el("div", "notice notice-" + notice.kind);
+      box.appendChild(el("p", "notice-title", notice.title));
+      var text = el("p");
+      notice.parts.forEach(function (part) {
+        text.appendChild(part.code ? el("code", "", part.text) : document.createTextNode(part.text));
+      });
+      box.appendChild(text);
+      return box;
+    }));
   }
 
   function renderInbox(messages) {
@@ -146,6 +147,7 @@
       .then(function (data) {
         if (!data) return;
         announceChanges(data.emails);
+        renderNotices(data.notices);
         renderEmails(data.emails);
         renderInbox(data.messages);
         schedule(nextDelay(data));
@@ -157,10 +159,5 @@
     if (document.hidden) clearTimeout(timer);
     else poll();
   });
-  // Relative times ("in 42 s") tick between polls.
-  setInterval(function () {
-    root.querySelectorAll("time[data-time]").forEach(paintTime);
-  }, 1000);
-  root.querySelectorAll("time[data-time]").forEach(paintTime);
   poll();
 })();

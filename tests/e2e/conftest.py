@@ -163,7 +163,6 @@ def app(request, build_dir, tmp_path) -> Iterator[App]:
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             DJANGO_DEBUG="0",
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-            SITE_URL=url,
             REMINDER_DELAY=str(REMINDER_DELAY),
             **database,
         )

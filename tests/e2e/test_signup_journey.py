@@ -85,6 +85,7 @@ def test_signup_confirm_reminders_dashboard_and_shutdown(browser, app, open_brow
     expect(ada.get_by_role("heading", level=1)).to_have_text(
         "Sign up, then watch your emails go out"
     )
+    expect(ada.locator(".worker-status")).to_contain_text("No worker is running")
     shots.take(ada, "home")
     fill_signup_form(ada, email="ada@example.com", name="Ada")
     shots.take(ada, "signup")
@@ -95,11 +96,16 @@ def test_signup_confirm_reminders_dashboard_and_shutdown(browser, app, open_brow
     reminder = email_row(ada, "Reminder to confirm")
     expect(confirmation.locator(".badge")).to_have_text("Queued")
     expect(reminder.locator(".badge")).to_have_text("Queued")
+    no_worker = ada.locator(".notice-no-worker")
+    expect(no_worker).to_contain_text("No worker is running")
+    expect(no_worker.locator("code").first).to_have_text("heroku ps:scale worker=1")
     shots.take(ada, "watch-queued")
     ada.evaluate("window.e2eSamePage = true")  # gone if the page reloads
 
-    # The worker dyno starts; the page shows the email sent, by itself.
+    # The worker dyno starts; the page shows the email sent, by itself, and
+    # the notice goes.
     worker = app.start("worker")
+    expect(no_worker).to_have_count(0, timeout=SEND_TIMEOUT)
     expect(confirmation.locator(".badge")).to_have_text("Sent", timeout=SEND_TIMEOUT)
     inbox_link = ada.get_by_role("link", name=CONFIRMATION_SUBJECT, exact=True)
     expect(inbox_link).to_be_visible()
@@ -149,8 +155,9 @@ def test_signup_confirm_reminders_dashboard_and_shutdown(browser, app, open_brow
     ben_problems.assert_none()
 
     # Staff: a failed job on the dashboard, retried, succeeds.
+    # A shell has no request to take the site's address from: SITE_URL gives it.
     created = app.run_once(
-        "failed-job", f"python manage.py shell -c {shlex.quote(FAILED_JOB_SCRIPT)}"
+        "failed-job", f"python manage.py shell -c {shlex.quote(FAILED_JOB_SCRIPT)}", SITE_URL=url
     )
     failed_job = int(re.search(r"failed_job=(\d+)", created).group(1))
     staff, staff_problems = open_browser("staff")

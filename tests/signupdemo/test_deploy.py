@@ -2,17 +2,23 @@
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+
+from jobs.models import Job
+from signupdemo.models import OutboxMessage, ScheduledEmail
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def production_env(**extra):
+    """A Heroku dyno's environment, as the Deploy button leaves it: no SITE_URL."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -24,9 +30,8 @@ def production_env(**extra):
         DJANGO_SETTINGS_MODULE="signupdemo.settings",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48)[:50],
         DATABASE_URL="postgres://user:password@db.example.com:5432/signupdemo",
-        SITE_URL="https://signupdemo.example.com",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -53,11 +58,59 @@ def test_check_deploy_is_clean_with_smtp_too():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_check_deploy_warns_about_localhost_links():
-    env = production_env()
-    del env["SITE_URL"]
-    result = manage("check", "--deploy", env=env)
+def test_check_deploy_is_clean_with_an_https_site_url():
+    env = production_env(SITE_URL="https://www.example.com")
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("site_url", ["http://localhost:8000", "http://www.example.com"])
+def test_check_deploy_warns_only_about_a_site_url_visitors_cannot_use(site_url):
+    result = manage("check", "--deploy", env=production_env(SITE_URL=site_url))
     assert "signupdemo.W001" in result.stderr + result.stdout
+
+
+# Run in a production process (DYNO set, signupdemo.settings): Django's test
+# client speaks WSGI to the app there, with the headers Heroku's router sends.
+PRODUCTION_SIGNUPS = """
+from django.test import Client
+
+for email, host in [
+    ("ada@example.com", "my-app-1234.herokuapp.com"),
+    ("eve@example.com", "evil.example.com"),
+]:
+    response = Client().post(
+        "/signup/",
+        {"email": email, "name": "Someone", "password": "correct horse battery staple"},
+        headers={"host": host, "x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.9"},
+    )
+    print(f"host={host} status={response.status_code} location={response.get('Location', '')}")
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_site_url_emails_link_to_the_origin_the_visitor_used(manage, subprocess_env):
+    env = production_env(DATABASE_URL=subprocess_env["DATABASE_URL"])
+    signups = manage("shell", "-c", PRODUCTION_SIGNUPS, env=env)
+    assert signups.wait() == 0, signups.output
+    assert "host=my-app-1234.herokuapp.com status=302 location=/watch/" in signups.output
+    # A Host that ALLOWED_HOSTS refuses: 400, before any view could queue a thing.
+    assert "host=evil.example.com status=400" in signups.output
+    assert list(get_user_model().objects.values_list("email", flat=True)) == ["ada@example.com"]
+    assert Job.objects.count() == 2  # Ada's confirmation and reminder
+    assert set(ScheduledEmail.objects.values_list("site_url", flat=True)) == {
+        "https://my-app-1234.herokuapp.com"
+    }
+
+    worker = manage("jobs", "workoff", env=env)
+    assert worker.wait() == 0, worker.output
+    message = OutboxMessage.objects.get()
+    links = re.findall(r"https?://\S+", message.body_text)
+    links += re.findall(r'href="([^"]*)"', message.body_html)
+    assert any("/confirm/" in link for link in links)
+    assert [
+        link for link in links if not link.startswith("https://my-app-1234.herokuapp.com/")
+    ] == []
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -125,3 +178,38 @@ def test_create_staff_user_from_the_environment(monkeypatch):
     admin = get_user_model().objects.get()
     assert (admin.username, admin.is_staff, admin.is_superuser) == ("admin@example.com", True, True)
     assert admin.check_password("a long staff password")
+
+
+def test_the_deploy_button_names_the_repository_app_json_names():
+    readme = (ROOT / "README.md").read_text()
+    [template] = re.findall(r"\]\(https://www\.heroku\.com/deploy\?template=([^)\s]+)\)", readme)
+    assert template == json.loads((ROOT / "app.json").read_text())["repository"]
+
+
+def test_heroku_accepts_its_own_domain_and_listed_custom_domains_only():
+    script = "from django.conf import settings; print(settings.ALLOWED_HOSTS)"
+    result = manage("shell", "--no-imports", "-c", script, env=production_env())
+    assert result.stdout.strip() == "['.herokuapp.com']", result.stderr
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        script,
+        env=production_env(DJANGO_ALLOWED_HOSTS="www.example.com"),
+    )
+    assert result.stdout.strip() == "['.herokuapp.com', 'www.example.com']", result.stderr
+
+
+def test_the_readme_draws_the_flow_once():
+    readme = (ROOT / "README.md").read_text()
+    [diagram] = re.findall(r"```mermaid\n(.*?)```", readme, re.DOTALL)
+    # Each step in order: browser, web, database, worker, mail, watch page.
+    edges = re.findall(r"^\s*(\w+) -- .* --> (\w+)$", diagram, re.MULTILINE)
+    assert edges == [
+        ("browser", "web"),
+        ("web", "db"),
+        ("db", "worker"),
+        ("worker", "mail"),
+        ("mail", "watch"),
+    ]
+    assert "one transaction" in diagram and "NOTIFY" in diagram and "claims" in diagram

@@ -31,8 +31,7 @@ def signup_row(user):
 def test_each_email_has_text_and_html_with_an_absolute_confirm_link(
     kind, user, signup_row, settings
 ):
-    settings.SITE_URL = "https://signup.example.org"
-    message = getattr(SignupMailer(), kind)(user)
+    message = getattr(SignupMailer(), kind)(user, site_url="https://signup.example.org")
 
     assert message.to == ["ada@example.com"]
     assert message.from_email == settings.DEFAULT_FROM_EMAIL
@@ -51,7 +50,7 @@ def test_each_email_has_text_and_html_with_an_absolute_confirm_link(
 
 
 def test_names_are_escaped_in_html_and_plain_in_text(user, signup_row):
-    message = SignupMailer().confirmation(user)
+    message = SignupMailer().confirmation(user, site_url="https://signup.example.org")
     assert "Hello Ada <O'Brien>," in message.body
     html = message.alternatives[0][0]
     assert "Ada &lt;O&#x27;Brien&gt;" in html
@@ -59,7 +58,7 @@ def test_names_are_escaped_in_html_and_plain_in_text(user, signup_row):
 
 
 def test_calling_a_method_only_builds_the_message(user, signup_row, mailoutbox):
-    SignupMailer().reminder(user)
+    SignupMailer().reminder(user, site_url="https://signup.example.org")
     assert mailoutbox == []
     assert issubclass(SignupMailer, Mailer)
     assert SignupMailer.mailer == "default"

@@ -15,6 +15,7 @@ User = get_user_model()
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+SITE = "https://signup.example.org"
 
 
 @time_machine.travel(NOW, tick=False)
@@ -41,7 +42,7 @@ def test_signup_queues_confirmation_now_and_reminder_after_the_delay(sign_up, se
 
 def test_rolled_back_signup_leaves_no_user_and_no_jobs():
     with pytest.raises(RuntimeError), transaction.atomic():
-        signup.sign_up(email="ada@example.com", name="Ada", password="x")
+        signup.sign_up(email="ada@example.com", name="Ada", password="x", site_url=SITE)
         assert Job.objects.count() == 2
         raise RuntimeError("the request failed after signing up")
 
@@ -53,6 +54,6 @@ def test_rolled_back_signup_leaves_no_user_and_no_jobs():
 def test_signup_that_loses_a_race_for_the_address_queues_nothing():
     User.objects.create_user("ada@example.com", "ada@example.com", "x")
     with pytest.raises(IntegrityError):
-        signup.sign_up(email="ada@example.com", name="Ada", password="x")
+        signup.sign_up(email="ada@example.com", name="Ada", password="x", site_url=SITE)
     assert not Job.objects.exists()
     assert not ScheduledEmail.objects.exists()

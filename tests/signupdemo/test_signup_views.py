@@ -89,13 +89,14 @@ def test_login_with_a_confirmed_account(client):
     assert int(client.session["_auth_user_id"]) == user.pk
 
 
-def test_login_refuses_an_unconfirmed_account_and_says_why(sign_up, client):
+def test_login_of_an_unconfirmed_account_watches_it_and_says_why(sign_up, client):
     sign_up()
     client.logout()  # forget the watch session too
     response = client.post(reverse("login"), {"username": "ada@example.com", "password": PASSWORD})
-    assert response.status_code == 200
-    assert "confirm your address first" in response.content.decode()
+    assert response["Location"] == reverse("watch")
     assert "_auth_user_id" not in client.session
+    watch = client.get(response["Location"]).content.decode()
+    assert "Your address is not confirmed yet" in watch
 
 
 def test_logout_is_a_post(client):

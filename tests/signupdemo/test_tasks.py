@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def user(settings):
     settings.REMINDER_DELAY = timedelta(hours=1)
-    return signup.sign_up(email="ada@example.com", name="Ada", password="x")
+    return signup.sign_up(
+        email="ada@example.com", name="Ada", password="x", site_url="https://signup.example.org"
+    )
 
 
 def emails(user):

@@ -1,9 +1,14 @@
 """The 'watch your emails' page and its JSON feed: live, and strictly one's own."""
 
+import re
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from jobs.testing import work_off
 from signupdemo import signup
@@ -125,3 +130,26 @@ def test_outbox_message_page_shows_text_and_sandboxed_html(
     assert '<a href="https://demo.example.org/confirm/' in body
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in body
     assert 'srcdoc="&lt;!doctype html&gt;' in body  # the HTML part, escaped into the attribute
+
+
+def test_both_lists_read_oldest_first(client, sign_up, outbox_mailer):
+    sign_up()
+    work_off()
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        client.post(reverse("resend"), {"email": "ada@example.com"})
+        work_off()
+        data = status(client)
+    assert [e["kind"] for e in data["emails"]] == ["confirmation", "confirmation", "reminder"]
+    sent = [m["sent_at"] for m in data["messages"]]
+    assert len(sent) == 2 and sent == sorted(sent)
+    page = client.get(reverse("watch")).content.decode()
+    ids = [str(m["id"]) for m in data["messages"]]
+    assert page.index(f'data-id="{ids[0]}"') < page.index(f'data-id="{ids[1]}"')
+
+
+def test_times_have_a_zone_without_javascript_and_times_js_on_every_page(client, sign_up):
+    sign_up()
+    page = client.get(reverse("watch")).content.decode()
+    assert re.search(r'<time datetime="[^"]+" data-time>\w{3} \d+, \d\d:\d\d:\d\d UTC</time>', page)
+    for name in ("home", "watch", "login"):
+        assert "/static/times.js" in client.get(reverse(name)).content.decode()
