@@ -226,14 +226,17 @@ def test_resend_limit_answers_the_same_whoever_the_address_belongs_to(client, wh
     assert statuses == [200] * allowed + [429] * (6 - allowed)
 
 
-@pytest.mark.parametrize("who", ["unknown", "wrong password", "unconfirmed"])
+@pytest.mark.parametrize("who", ["unknown", "wrong password", "unconfirmed, wrong password"])
 def test_login_failure_reads_the_same_whatever_the_reason(client, who):
+    """An unconfirmed account with the right password reaches its own watch
+    page (tests/signupdemo/test_wording.py): that tells only its owner that
+    it exists. Every wrong guess reads the same."""
     signup(client, email="unconfirmed@example.com")
     confirmed_user("known@example.com")
     username, password = {
         "unknown": ("nobody@example.com", PASSWORD),
         "wrong password": ("known@example.com", "not the password"),
-        "unconfirmed": ("unconfirmed@example.com", PASSWORD),
+        "unconfirmed, wrong password": ("unconfirmed@example.com", "not the password"),
     }[who]
     response = Client().post(reverse("login"), {"username": username, "password": password})
     assert response.status_code == 200
