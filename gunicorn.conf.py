@@ -53,3 +53,20 @@ access_log_format = (
     'gunicorn method=%(m)s path="%(U)s" status=%(s)s duration=%(M)sms '
     'request_id=%({x-request-id}i)s fwd="%({x-forwarded-for}i)s" user_agent="%(a)s"'
 )
+
+
+# JOBS_IN_WEB=1 (JOBS["IN_WEB"]): each worker process also runs jobs, in a
+# couple of background threads, so one dyno is enough. They start after the
+# fork (never in the master, never twice) and stop within graceful_timeout.
+
+
+def post_worker_init(worker):
+    from jobs.embedded import start_beside_web
+
+    start_beside_web(lambda: worker.alive, worker.cfg.graceful_timeout)
+
+
+def worker_exit(server, worker):
+    from jobs.embedded import stop_beside_web
+
+    stop_beside_web(worker.cfg.graceful_timeout)

@@ -23,10 +23,14 @@ from urllib.parse import urlencode
 from django.contrib.auth.hashers import identify_hasher, make_password
 from django.core.management import call_command
 
-from .context import BenchContext, progress
+from jobs import enqueue_many
+from jobs.models import Job
+
+from .context import BenchContext, empty_job_table, progress
 from .processes import BenchProcessError, ManagedProcess
 from .smtp import SlowSMTPServer
 from .stats import Figure, median, percentile
+from .targets import SleepJob
 
 MAIL_DELAY = 2.0
 WARM_UP = 4  # first requests load templates: one per gunicorn thread or so
@@ -98,6 +102,18 @@ class SignupClient:
         return elapsed
 
 
+def _gunicorn_command(port: int) -> list[str]:
+    """The Procfile's web command, bound to 127.0.0.1 only."""
+    return [
+        GUNICORN,
+        "signupdemo.wsgi",
+        "--config",
+        "gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+    ]
+
+
 def _wait_until_serving(gunicorn: ManagedProcess, port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,14 +140,7 @@ def measure(ctx: BenchContext, smtp: SlowSMTPServer, count: int, inline: bool) -
     with ctx.processes(**env) as group:
         gunicorn = group.start(
             f"gunicorn-{mode}",
-            [
-                GUNICORN,
-                "signupdemo.wsgi",
-                "--config",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-            ],
+            _gunicorn_command(port),
         )
         if not inline:
             group.manage(f"work-{mode}", "jobs", "work")
@@ -144,6 +153,40 @@ def measure(ctx: BenchContext, smtp: SlowSMTPServer, count: int, inline: bool) -
             latencies.append(client.sign_up())
             if (n + 1) % 50 == 0:
                 progress(f"signup {mode}: {n + 1}/{count}")
+    return latencies
+
+
+#: The backlog drained while signups are timed, and what each job does: waits
+#: like an SMTP call (I/O-bound, as the site's jobs are).
+DRAIN_JOBS = 1000
+DRAIN_JOB_SECONDS = 0.02
+
+
+def measure_while_draining(ctx: BenchContext, in_web: bool) -> list[float]:
+    """POST latencies (ms) of signups made while DRAIN_JOBS jobs drain, either
+    in a `jobs work` process beside gunicorn or inside gunicorn's processes
+    (JOBS_IN_WEB=1, no worker process)."""
+    port = _free_port()
+    env = {"PORT": str(port), "TRUSTED_PROXY_HOPS": "1", "JOBS_IN_WEB": "1" if in_web else "0"}
+    mode = "in-web" if in_web else "worker"
+    empty_job_table()
+    with ctx.processes(**env) as group:
+        gunicorn = group.start(
+            f"gunicorn-{mode}",
+            _gunicorn_command(port),
+        )
+        if not in_web:
+            group.manage(f"work-{mode}", "jobs", "work")
+        _wait_until_serving(gunicorn, port)
+        client = SignupClient(port, f"{mode}{secrets.token_hex(3)}")
+        for _ in range(WARM_UP):
+            client.sign_up()
+        enqueue_many(SleepJob(n, DRAIN_JOB_SECONDS) for n in range(DRAIN_JOBS))
+        backlog = Job.objects.filter(status__in=[*Job.WAITING, Job.Status.RUNNING])
+        latencies = []
+        while backlog.exists() or len(latencies) < 20:
+            latencies.append(client.sign_up())
+        progress(f"signup while draining ({mode}): {len(latencies)} signups")
     return latencies
 
 
@@ -171,6 +214,10 @@ def run(ctx: BenchContext) -> list[Figure]:
             )
             if sent_inline < 2 * (inline_count + WARM_UP_INLINE):
                 raise AssertionError(f"inline signups sent {sent_inline} messages, expected 2 each")
+    draining = {in_web: [] for in_web in (False, True)}
+    for _ in range(ctx.runs):
+        for in_web in draining:
+            draining[in_web].append(measure_while_draining(ctx, in_web))
     queued_note = f"{queued_count} signups per run; a `jobs work` worker sends the mail"
     inline_note = (
         f"{inline_count} signups per run (4 s+ each); JOBS_DELAY_JOBS=0: the "
@@ -184,6 +231,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         return percentile(latencies, 95)
 
     hasher = identify_hasher(make_password("x")).algorithm
+    drain_note = (
+        f"signups while {DRAIN_JOBS:,} jobs ({DRAIN_JOB_SECONDS * 1000:g} ms of I/O each) drain"
+    )
     return [
         Figure(6, "signup POST p50, mail queued", "ms", per_run(queued, median), note=queued_note),
         Figure(
@@ -208,6 +258,21 @@ def run(ctx: BenchContext) -> list[Figure]:
             "ms",
             per_run(inline, p95),
             note=inline_note,
+        ),
+        Figure(
+            6,
+            "signup POST p95 while jobs drain, in a worker process",
+            "ms",
+            per_run(draining[False], p95),
+            note=f"{drain_note} in a `jobs work` process beside gunicorn",
+        ),
+        Figure(
+            6,
+            "signup POST p95 while jobs drain, inside the web process",
+            "ms",
+            per_run(draining[True], p95),
+            goal="signup_p95",
+            note=f"{drain_note} inside gunicorn's 2 processes (JOBS_IN_WEB=1, 2 threads each)",
         ),
         Figure(
             6,

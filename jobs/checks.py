@@ -58,7 +58,7 @@ def check_jobs_setting(app_configs, **kwargs):
         invalid("DEFAULT_PRIORITY", "an integer from -32768 to 32767")
     if not isinstance(config.MAX_PAYLOAD_BYTES, int) or config.MAX_PAYLOAD_BYTES < 1024:
         invalid("MAX_PAYLOAD_BYTES", "an integer of at least 1024")
-    for name in ("CONCURRENCY", "MAX_READ_AHEAD"):
+    for name in ("CONCURRENCY", "MAX_READ_AHEAD", "IN_WEB_CONCURRENCY"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             invalid(name, "a positive integer")
@@ -68,8 +68,9 @@ def check_jobs_setting(app_configs, **kwargs):
         invalid("DEFAULT_QUEUE", "a non-empty string")
     if not isinstance(config.KEEP_SUCCEEDED, timedelta) or timedelta(0) > config.KEEP_SUCCEEDED:
         invalid("KEEP_SUCCEEDED", "a timedelta or seconds, zero or more")
-    if not isinstance(config.DELAY_JOBS, bool):
-        invalid("DELAY_JOBS", "True or False")
+    for name in ("DELAY_JOBS", "IN_WEB"):
+        if not isinstance(getattr(config, name), bool):
+            invalid(name, "True or False")
     if not all(isinstance(m, str) for m in config.ALLOWED_MODULES):
         invalid("ALLOWED_MODULES", "a list of module names")
     if not isinstance(config.SHUTDOWN_TIMEOUT, int | float) or config.SHUTDOWN_TIMEOUT < 0:

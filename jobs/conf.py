@@ -57,6 +57,12 @@ class JobsSettings:
     #: A claim not started within the window goes back for other workers.
     READ_AHEAD_SECONDS: float = 0.05
     MAX_READ_AHEAD: int = 25
+    #: Run jobs inside each web server process too (gunicorn.conf.py's hooks
+    #: start a worker loop there): one dyno is enough, no worker process needed.
+    IN_WEB: bool = False
+    #: Job threads in each web process when IN_WEB is on: few, so that
+    #: requests keep their share of the CPU and the database's connections.
+    IN_WEB_CONCURRENCY: int = 2
 
 
 DEFAULTS = JobsSettings()

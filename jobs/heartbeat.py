@@ -41,11 +41,13 @@ class Heartbeat:
         queues,
         concurrency: int,
         lock_key: int | None,
+        kind: str = "dedicated",
         clock: DatabaseClock,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.name = name
         self.queues, self.concurrency, self.lock_key = list(queues), concurrency, lock_key
+        self.kind = kind
         self.clock = clock
         self.monotonic = monotonic
         config = jobs_settings()
@@ -127,6 +129,7 @@ class Heartbeat:
                 "queues": self.queues,
                 "concurrency": self.concurrency,
                 "lock_key": self.lock_key,
+                "kind": self.kind,
                 "last_heartbeat_at": Now(),
             },
         )

@@ -184,7 +184,14 @@ class Job(models.Model):
 class Worker(models.Model):
     """A live worker process; its heartbeat keeps its jobs its own."""
 
+    class Kind(models.TextChoices):
+        #: A process of its own: ``manage.py jobs work``.
+        DEDICATED = "dedicated", "Dedicated process"
+        #: Threads inside a web server's process (JOBS["IN_WEB"]).
+        IN_WEB = "in-web", "Inside the web process"
+
     name = models.CharField(max_length=255, primary_key=True)
+    kind = models.CharField(max_length=20, choices=Kind, default=Kind.DEDICATED)
     hostname = models.CharField(max_length=255)
     pid = models.PositiveIntegerField()
     queues = models.JSONField(default=list, help_text="Empty: every queue.")

@@ -79,6 +79,7 @@ class WorkerOptions:
     sleep_delay: float | None = None  # None: the JOBS setting that applies
     exit_on_complete: bool = False
     listen: bool | str | None = None  # None: JOBS["LISTEN_URL"]
+    kind: str = "dedicated"  # Worker.Kind: a process of its own, or inside a web process
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -152,6 +153,7 @@ class WorkerLoop:
             queues=self.options.queues,
             concurrency=self.options.concurrency,
             lock_key=lock_key,
+            kind=self.options.kind,
             clock=self.clock,
             monotonic=self.monotonic,
         )

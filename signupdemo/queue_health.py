@@ -16,7 +16,10 @@ from jobs.models import PausedQueue, Worker
 from .signup import EMAIL_QUEUE
 
 #: What to do about a missing worker, for a developer running the demo.
-START_A_WORKER = "On Heroku, run `heroku ps:scale worker=1`; locally, `make run` starts one."
+START_A_WORKER = (
+    "On Heroku, run `heroku ps:scale worker=1`, or `heroku config:set JOBS_IN_WEB=1` to run "
+    "jobs inside the web dyno; locally, `make run` starts one."
+)
 
 
 @dataclass(frozen=True)

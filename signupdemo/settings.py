@@ -232,6 +232,9 @@ JOBS = {
     # With PgBouncer in DATABASE_URL, set JOBS_LISTEN_URL to the direct URL
     # (or to 0 to poll); see "Scaling workers" in the README.
     "LISTEN_URL": False if _listen_url == "0" else (_listen_url or True),
+    # JOBS_IN_WEB=1 runs jobs inside the web dyno's gunicorn workers too (see
+    # gunicorn.conf.py): one dyno, no worker dyno. README: "One dyno".
+    "IN_WEB": os.environ.get("JOBS_IN_WEB", "0") == "1",
 }
 
 # django.tasks (@task functions) goes through the same queue and workers.

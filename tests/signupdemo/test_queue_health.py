@@ -37,7 +37,7 @@ def test_no_worker_is_said_plainly_with_what_to_do(client, sign_up):
     [notice] = client.get(reverse("watch_status")).json()["notices"]
     assert notice["kind"] == "no-worker"
     commands = [part["text"] for part in notice["parts"] if part["code"]]
-    assert commands == ["heroku ps:scale worker=1", "make run"]
+    assert commands == ["heroku ps:scale worker=1", "heroku config:set JOBS_IN_WEB=1", "make run"]
 
 
 def test_the_notice_follows_the_heartbeat(client, sign_up):
