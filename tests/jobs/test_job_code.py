@@ -15,6 +15,7 @@ from jobs.models import Job
 from jobs.running import fail_attempt, record_success
 from jobs.testing import work_off
 from jobs.worker import Pool, WorkerLoop, WorkerOptions
+from tests.jobs.waiting import wait_for
 from tests.testapp import faulty
 from tests.testapp.models import Event
 
@@ -160,3 +161,32 @@ def test_an_outcome_whose_reply_was_lost_is_not_taken_for_lost():
         outcome = fail_attempt(claimed, RuntimeError("x"), now=timezone.now(), permanent=True)
     assert calls and outcome == "failed"
     assert Job.objects.get(pk=claimed.pk).status == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_released_and_recovered_jobs_wake_listening_workers():
+    """Only enqueues notified: a job put back (released, or recovered from a
+    dead worker) waited up to SLEEP_DELAY for an idle worker to poll."""
+    from django.db import connection
+
+    from jobs.listening import NotificationListener
+    from jobs.running import release
+
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite workers poll")
+    heard = []
+    listener = NotificationListener(True, heard.append).start()
+    try:
+        assert listener.connected.wait(10)
+        delay(faulty.records, queue="emails")(1)
+        [claimed] = claim_due_jobs(worker_name="w", limit=1)
+        heard.clear()
+        assert release(claimed, timezone.now())
+        wait_for(lambda: "emails" in heard, timeout=5, message="NOTIFY on release")
+        [claimed] = claim_due_jobs(worker_name="w", limit=1)
+        heard.clear()
+        outcome = fail_attempt(claimed, RuntimeError("x"), now=timezone.now(), retry_now=True)
+        assert outcome == "retry"  # as crash recovery records it
+        wait_for(lambda: "emails" in heard, timeout=5, message="NOTIFY on a retry due now")
+    finally:
+        listener.stop()
