@@ -278,7 +278,7 @@ def fail_attempt(
     Runs no hook: the caller does, on a thread of its choosing. ``errors``
     keeps the latest Job.ERRORS_KEPT attempts; ``error_count`` counts all.
     """
-    errors = [*job.errors[-(Job.ERRORS_KEPT - 1) :], error_entry(job, exc, now)]
+    errors = [*_recorded_errors(job, give_up)[-(Job.ERRORS_KEPT - 1) :], error_entry(job, exc, now)]
     common = {"last_error": summary(exc), "errors": errors, "error_count": F("error_count") + 1}
     if permanent or job.attempts >= max_attempts_for(job):
         recorded = record(
@@ -291,6 +291,15 @@ def fail_attempt(
     if recorded and status == Job.Status.READY:
         notify_enqueued([job.queue])
     return "retry" if recorded else "lost"
+
+
+def _recorded_errors(job: Job, give_up) -> list:
+    """The job's kept errors; claims leave them out, so read them now, with
+    the patience of any outcome write."""
+    if "errors" in job.get_deferred_fields():
+        rows = Job.objects.filter(pk=job.pk).values_list("errors", flat=True)
+        job.errors = patiently(lambda: rows.first() or [], f"job={job.pk}", give_up)[0]
+    return job.errors
 
 
 def call_hook(performable, name, *args) -> None:

@@ -209,3 +209,15 @@ class RecordOnce:
 
     def perform(self):
         record("executed", n=self.n, pid=os.getpid())
+
+
+class SleepsWithoutTheDatabase:
+    """Records its start, then only sleeps: an outage meanwhile cannot fail it."""
+
+    def __init__(self, key, seconds):
+        self.key, self.seconds = key, seconds
+
+    def perform(self):
+        record("started", key=self.key, pid=os.getpid())
+        time.sleep(self.seconds)
+        return os.getpid()
