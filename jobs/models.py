@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .notifying import notify_enqueued
+
 
 class JobQuerySet(models.QuerySet):
     def due(self, now=None):
@@ -54,8 +56,6 @@ class JobQuerySet(models.QuerySet):
 
     def _update_and_wake(self, jobs, **fields) -> int:
         """Update, then tell listening workers the jobs are due (PostgreSQL)."""
-        from .claiming import notify_enqueued
-
         queues = set(jobs.values_list("queue", flat=True).distinct())
         updated = jobs.update(**fields)
         notify_enqueued(queues, using=self.db)
