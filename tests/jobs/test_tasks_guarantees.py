@@ -1,6 +1,7 @@
 """What JobsBackend promises beyond Django's own task tests: aliases, inline
 mode, the system check, and task_finished exactly once for every task that ends."""
 
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,8 +16,10 @@ from jobs.maintenance import recover_abandoned_jobs
 from jobs.models import Job
 from jobs.running import failure_hooks
 from jobs.testing import work_off
+from tests.jobs.waiting import wait_for
 from tests.testapp import conformance as test_tasks
 from tests.testapp.conformance import BulkBackend
+from tests.testapp.models import Event
 
 pytestmark = pytest.mark.django_db
 
@@ -133,6 +136,26 @@ def test_a_task_recovered_for_a_retry_finishes_once_when_it_succeeds(settings, t
     assert finished(task_signals) == []  # back to the queue: not finished
     assert work_off().outcomes == ("succeeded",)
     assert [(s[0], s[2]) for s in finished(task_signals)] == [("finished", "SUCCESSFUL")]
+
+
+@pytest.mark.slow
+def test_a_task_stuck_in_c_code_finishes_once_through_crash_recovery(manage):
+    """The worker whose thread is stuck exits (status 1) without an outcome or
+    a signal; a restarted worker takes the task back and sends task_finished."""
+    result = test_tasks.stuck_in_c_code.enqueue()
+    Job.objects.filter(pk=int(result.id)).update(max_run_time=1, max_attempts=1)
+    stuck = manage("jobs", "work", env={"JOBS_TEST_INTERRUPT_GRACE": "1"})
+    wait_for(lambda: Event.objects.filter(name="stuck_task_started").exists())
+    assert stuck.wait(timeout=30) == 1, stuck.output
+    assert not Event.objects.filter(name="stuck_task_finished").exists()
+    rescuer = manage("jobs", "work")
+    wait_for(lambda: Event.objects.filter(name="stuck_task_finished").exists(), timeout=30)
+    rescuer.send_signal(signal.SIGTERM)
+    assert rescuer.wait(timeout=20) == 0, rescuer.output
+    assert [e.data for e in Event.objects.filter(name="stuck_task_finished")] == [
+        {"id": result.id, "status": "FAILED"}
+    ]
+    assert Job.objects.get(pk=int(result.id)).status == "failed"
 
 
 @pytest.mark.parametrize("then_fail", [False, True])

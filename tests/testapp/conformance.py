@@ -2,11 +2,16 @@
 Django's own tests/tasks/tasks.py (same names, same behaviour)."""
 
 import datetime
+import time
 
+from django.dispatch import receiver
 from django.tasks import TaskContext, task
+from django.tasks.signals import task_finished, task_started
 
 from jobs.backends import JobsBackend
 from jobs.models import Job
+
+from .models import Event
 
 
 @task()
@@ -77,3 +82,21 @@ def loses_its_claim(context, then_fail=False):
 
 class BulkBackend(JobsBackend):
     """A second backend class, so that tests can tell the signals' senders apart."""
+
+
+@task(takes_context=True)
+def stuck_in_c_code(context):
+    """Blocks in one C call, which no interruption can stop."""
+    Event.objects.create(name="stuck_task_started", data={"id": context.task_result.id})
+    time.sleep(3600)
+
+
+@receiver(task_started)
+@receiver(task_finished)
+def record_stuck_task_signals(sender, task_result, signal, **kwargs):
+    """What a worker process signals for stuck_in_c_code, where a test can see it."""
+    if task_result.task.func is stuck_in_c_code.func:
+        Event.objects.create(
+            name="stuck_task_finished" if signal is task_finished else "stuck_task_signal",
+            data={"id": task_result.id, "status": task_result.status},
+        )
