@@ -101,8 +101,10 @@ def test_enqueue_task(task_name):
     enqueued_task = getattr(test_tasks, task_name)
     result = enqueued_task.enqueue(1, two=3)
     assert result.status == TaskResultStatus.READY
+    assert result.is_finished is False
     assert result.enqueued_at is not None
     assert (result.started_at, result.finished_at, result.last_attempted_at) == (None,) * 3
+    assert (result.attempts, result.errors) == (0, [])
     with pytest.raises(ValueError, match="Task has not finished yet"):
         _ = result.return_value
     assert result.task == enqueued_task
@@ -196,6 +198,31 @@ def test_refresh_result():
     Job.objects.filter(pk=int(result.id)).update(status="failed")
     result.refresh()
     assert result.status == TaskResultStatus.FAILED
+    Job.objects.filter(pk=int(result.id)).update(status="running")
+    async_to_sync(result.arefresh)()
+    assert result.status == TaskResultStatus.RUNNING
+
+
+def test_enqueue_logs(caplog):
+    with caplog.at_level(logging.DEBUG, logger="django.tasks"):
+        result = test_tasks.noop_task.enqueue()
+    lines = [r.getMessage() for r in caplog.records if r.name == "django.tasks"]
+    assert len(lines) == 1 and "enqueued" in lines[0] and result.id in lines[0]
+
+
+def test_takes_context_is_stored_ready():
+    assert test_tasks.get_task_id.enqueue().status == TaskResultStatus.READY
+
+
+def test_validate_disallowed_async_task(monkeypatch):
+    backend = task_backends["default"]
+    monkeypatch.setattr(backend, "supports_async_task", False)
+    with pytest.raises(InvalidTask, match=re.escape("Backend does not support async Tasks.")):
+        backend.validate_task(test_tasks.noop_task_async)
+
+
+def test_check():
+    assert list(default_task_backend.check()) == []
 
 
 def test_naive_datetime():
@@ -425,10 +452,13 @@ def test_a_failure_is_retried_before_it_is_final(settings, task_signals):
 
 def test_throws_keyboard_interrupt_inline(settings):
     # Run in the caller (DELAY_JOBS off), as Django's immediate backend runs,
-    # a KeyboardInterrupt reaches the caller.
+    # a KeyboardInterrupt reaches the caller. Unlike there, on purpose, the row
+    # records the failure and task_finished goes out first: every task that
+    # ends is finished once, and no worker may pick the row up later.
     settings.JOBS = {**settings.JOBS, "DELAY_JOBS": False}
     with pytest.raises(KeyboardInterrupt):
         default_task_backend.enqueue(test_tasks.failing_task_keyboard_interrupt, [], {})
+    assert Job.objects.get().status == "failed"
 
 
 def test_complex_exception(one_attempt):
