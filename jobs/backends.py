@@ -5,108 +5,25 @@
 ``@task`` functions then get what the jobs API has: retries with backoff,
 timeouts, crash recovery, the admin and the dashboard. A TaskResult's id is
 the Job's primary key, as a string.
+
+This module imports the rest of jobs only when a task is enqueued or a result
+read, as Django's session backends import their model: so that a TASKS entry
+naming this backend loads, and its check() can say what is wrong, in a project
+that lacks "jobs" in INSTALLED_APPS (where jobs' models cannot be imported).
 """
 
+from dataclasses import replace
+
+from django.apps import apps
 from django.core.checks import Error
-from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus
+from django.tasks import TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.base import TaskError
-from django.tasks.exceptions import TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued, task_finished, task_started
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
 from django.utils.json import normalize_json
-from django.utils.module_loading import import_string
 
-from . import payload
-from .enqueueing import _job_row, _submit
-from .models import Job
-
-STATUSES = {
-    Job.Status.READY: TaskResultStatus.READY,
-    Job.Status.SCHEDULED: TaskResultStatus.READY,  # django.tasks has no "scheduled"
-    Job.Status.RUNNING: TaskResultStatus.RUNNING,
-    Job.Status.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
-    Job.Status.FAILED: TaskResultStatus.FAILED,
-}
-
-
-def resolve_task(path: str) -> Task:
-    """The Task object at ``path``, under the same rules as any payload."""
-    module_name = path.rpartition(".")[0]
-    if not payload.allowed_module(module_name):
-        raise payload.DeserializationError(f"Refusing to run task {path}: module not allowed.")
-    try:
-        task = import_string(path)
-    except ImportError as exc:
-        raise payload.DeserializationError(f"Cannot import task {path}: {exc}") from exc
-    if not isinstance(task, Task) or task.func.__module__ != module_name:
-        raise payload.DeserializationError(f"Refusing to run {path}: not a task defined there.")
-    return task
-
-
-def task_result(job: Job, task: Task | None = None) -> TaskResult:
-    """The django.tasks view of a job row."""
-    data = job.payload
-    task = task or resolve_task(data["task"])
-    task = task.using(priority=job.priority, queue_name=job.queue, run_after=job.run_at)
-    workers = [error.get("worker", "") for error in job.errors]
-    if job.status in {Job.Status.RUNNING, Job.Status.SUCCEEDED}:
-        workers.append(job.locked_by)
-    result = TaskResult(
-        task=task,
-        id=str(job.pk),
-        status=STATUSES[job.status],
-        enqueued_at=job.created_at,
-        started_at=job.locked_at,
-        last_attempted_at=job.locked_at,
-        finished_at=job.finished_at,
-        args=payload.decode(data["args"]),
-        kwargs=payload.decode(data["kwargs"]),
-        backend=task.backend,
-        errors=[
-            TaskError(exception_class_path=e["exception_class"], traceback=e.get("traceback", ""))
-            for e in job.errors
-        ],
-        worker_ids=workers,
-    )
-    if job.status == Job.Status.SUCCEEDED:
-        object.__setattr__(result, "_return_value", payload.decode(job.result))
-    return result
-
-
-class TaskCall:
-    """The performable for a task job: runs the function, sends the signals."""
-
-    def __init__(self, task: Task, args, kwargs):
-        self.task, self.args, self.kwargs = task, args, kwargs
-
-    @classmethod
-    def from_payload(cls, data):
-        task = resolve_task(data["task"])
-        return cls(task, payload.decode(data["args"]), payload.decode(data["kwargs"]))
-
-    @property
-    def display_name(self):
-        return self.task.module_path
-
-    def _sender(self):
-        return type(self.task.get_backend())
-
-    def before(self, job):
-        self._job = job
-        task_started.send(sender=self._sender(), task_result=task_result(job, self.task))
-
-    def perform(self):
-        if self.task.takes_context:
-            context = TaskContext(task_result=task_result(self._job, self.task))
-            value = self.task.call(context, *self.args, **self.kwargs)
-        else:
-            value = self.task.call(*self.args, **self.kwargs)
-        # Task results must be JSON, as Django's own backends insist.
-        return normalize_json(value)
-
-    def after(self, job):
-        if job.status in {Job.Status.SUCCEEDED, Job.Status.FAILED}:
-            task_finished.send(sender=self._sender(), task_result=task_result(job, self.task))
+from .conf import QUEUE_NAME_MAX_LENGTH, jobs_settings
 
 
 class JobsBackend(BaseTaskBackend):
@@ -115,45 +32,108 @@ class JobsBackend(BaseTaskBackend):
     supports_get_result = True
     supports_priority = True
 
+    def validate_task(self, task):
+        super().validate_task(task)
+        # Checked even when QUEUES is empty (no queue validation, as Django
+        # documents it): a name the table cannot store must fail here.
+        if len(task.queue_name) > QUEUE_NAME_MAX_LENGTH:
+            raise InvalidTask(
+                f"Queue name {task.queue_name[:20]!r}... is longer than "
+                f"{QUEUE_NAME_MAX_LENGTH} characters."
+            )
+
     def enqueue(self, task, args, kwargs):
+        from .enqueueing import _job_row, _submit
+        from .taskcalls import task_call, task_result
+
         self.validate_task(task)
         args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
-        call = {
-            "task": task.module_path,
-            "args": payload.encode(args, "task argument"),
-            "kwargs": payload.encode(kwargs, "task argument"),
-        }
-        job = _submit(
-            _job_row(
-                call,
-                task.module_path,
-                priority=task.priority,
-                run_at=task.run_after,
-                queue=task.queue_name,
-            )
+        job = _job_row(
+            task_call(task, self.alias, args, kwargs),
+            task.module_path,
+            priority=task.priority,
+            run_at=task.run_after,
+            queue=task.queue_name,
         )
+        if not jobs_settings().DELAY_JOBS:
+            return self._run_inline(job, task)
+        job = _submit(job)
         result = task_result(job, task)
         task_enqueued.send(sender=type(self), task_result=result)
         return result
 
+    def _run_inline(self, job, task):
+        """DELAY_JOBS off: save the row first, so the result, the context and
+        every signal carry its real id, then run it here, in django.tasks'
+        order: enqueued, started, finished. Errors reach the caller, as with
+        every job run inline; the row records them first."""
+        from . import payload
+        from .models import Job
+        from .running import error_entry, summary
+        from .taskcalls import TaskCall, task_result
+
+        # Saved as running, so that no worker claims it meanwhile.
+        job.status, job.locked_by = Job.Status.RUNNING, "inline"
+        job.save()
+        enqueued = replace(task_result(job, task), status=TaskResultStatus.READY, worker_ids=[])
+        task_enqueued.send(sender=type(self), task_result=enqueued)
+        call = TaskCall(
+            task, payload.decode(job.payload["args"]), payload.decode(job.payload["kwargs"])
+        )
+        job.attempts, job.locked_at = 1, timezone.now()
+        call.before(job)
+        try:
+            value = call.perform()
+        except BaseException as exc:
+            now = timezone.now()
+            job.status, job.failed_at, job.finished_at = Job.Status.FAILED, now, now
+            job.last_error, job.errors, job.error_count = (
+                summary(exc),
+                [error_entry(job, exc, now)],
+                1,
+            )
+            job.save()
+            call.after(job)
+            raise
+        job.status, job.finished_at = Job.Status.SUCCEEDED, timezone.now()
+        job.result = payload.encode(value, "return value")
+        job.save()
+        call.after(job)
+        return task_result(job, task)
+
     def get_result(self, result_id):
+        from .models import Job
+        from .payload import DeserializationError
+        from .taskcalls import task_result
+
         try:
             job = Job.objects.get(pk=int(result_id))
         except (ValueError, TypeError, Job.DoesNotExist):
             raise TaskResultDoesNotExist(result_id) from None
         if "task" not in (job.payload or {}):
             raise TaskResultDoesNotExist(result_id)
-        return task_result(job)
+        try:
+            return task_result(job)
+        except DeserializationError as exc:
+            raise InvalidTask(f"Task result {result_id} cannot be read: {exc}") from exc
 
     def check(self, **kwargs):
         errors = list(super().check(**kwargs))
-        if not self.queues or not all(
-            isinstance(q, str) and 0 < len(q) <= 100 for q in self.queues
-        ):
+        if not apps.is_installed("jobs"):
+            errors.append(
+                Error(
+                    f"TASKS[{self.alias!r}] uses jobs.backends.JobsBackend, but 'jobs' is not "
+                    "in INSTALLED_APPS.",
+                    hint="Add 'jobs' to INSTALLED_APPS and run migrate.",
+                    id="jobs.E022",
+                )
+            )
+        # An empty QUEUES means any queue, as Django documents.
+        if not all(isinstance(q, str) and 0 < len(q) <= QUEUE_NAME_MAX_LENGTH for q in self.queues):
             errors.append(
                 Error(
                     f"TASKS[{self.alias!r}]['QUEUES'] must list queue names "
-                    "of 1 to 100 characters.",
+                    f"of 1 to {QUEUE_NAME_MAX_LENGTH} characters.",
                     id="jobs.E020",
                 )
             )

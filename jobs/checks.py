@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Warning, register
 from django.db import connections
 
 from .conf import SETTING_NAMES, jobs_settings
@@ -86,8 +86,11 @@ def check_jobs_setting(app_configs, **kwargs):
     return errors
 
 
-@register(Tags.database)
+# Not tagged "database": it reads settings only, and Django runs database
+# checks only with ``check --database``, where nobody would see a warning.
+@register()
 def check_database(app_configs, databases=None, **kwargs):
+    """The database's vendor and, for SQLite, its transaction mode."""
     connection = connections["default"]
     if connection.vendor not in {"postgresql", "sqlite"}:
         return [

@@ -23,8 +23,7 @@ from django.db import connections
 
 from .clock import due_sql, now_sql
 from .models import Job, PausedQueue
-
-NOTIFY_CHANNEL = "jobs_enqueued"
+from .notifying import notify_enqueued
 
 _CLAIM_SQL = """
 UPDATE {job}
@@ -162,15 +161,3 @@ def claim_due_jobs(
     jobs = list(Job.objects.using(using).raw(sql, params))
     jobs.sort(key=lambda job: (-job.priority, job.run_at, job.pk))
     return jobs
-
-
-def notify_enqueued(queues, using="default") -> None:
-    """Wake listening workers for jobs made due by an UPDATE (PostgreSQL).
-
-    Inserts need no call: a trigger notifies for them (migration 0003).
-    """
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            for queue in sorted(set(queues)):
-                cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])

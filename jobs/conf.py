@@ -8,6 +8,10 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+#: Longest queue name the table stores (the queue columns' max_length), which
+#: enqueueing and the django.tasks backend validate against.
+QUEUE_NAME_MAX_LENGTH = 100
+
 
 @dataclass(frozen=True)
 class JobsSettings:

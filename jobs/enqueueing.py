@@ -11,12 +11,13 @@ import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from . import payload
-from .conf import jobs_settings
+from .conf import QUEUE_NAME_MAX_LENGTH, jobs_settings
 from .models import Job
 from .running import payload_size, run_inline
 
@@ -60,17 +61,21 @@ def _job_row(call, name, *, priority, run_at, queue, max_attempts=None, max_run_
     ):
         raise ValueError(f"priority must be an integer from -32768 to 32767, not {priority!r}.")
     queue = config.DEFAULT_QUEUE if queue is None else queue
-    if not isinstance(queue, str) or not queue or len(queue) > 100:
+    if not isinstance(queue, str) or not queue or len(queue) > QUEUE_NAME_MAX_LENGTH:
         raise ValueError(
-            f"queue must be a non-empty string of at most 100 characters, not {queue!r}."
+            f"queue must be a non-empty string of at most {QUEUE_NAME_MAX_LENGTH} characters, "
+            f"not {queue!r}."
         )
     now = timezone.now()
     if run_at is None:
         run_at = now
     elif isinstance(run_at, timedelta):
         run_at = now + run_at
-    elif not isinstance(run_at, datetime) or timezone.is_naive(run_at):
+    elif not isinstance(run_at, datetime) or (settings.USE_TZ and timezone.is_naive(run_at)):
         raise ValueError(f"run_at must be an aware datetime or a timedelta, not {run_at!r}.")
+    elif not settings.USE_TZ and timezone.is_aware(run_at):
+        # Without time zones the table holds local times, as Django stores them.
+        run_at = timezone.make_naive(run_at)
     if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
         raise ValueError(f"max_attempts must be a positive integer, not {max_attempts!r}.")
     if max_run_time is not None:

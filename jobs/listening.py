@@ -18,9 +18,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.db import connections
 
-from .claiming import NOTIFY_CHANNEL
 from .conf import jobs_settings
 from .connections import bounded_options
+from .notifying import NOTIFY_CHANNEL
 
 logger = logging.getLogger("jobs")
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from django.db import connections
 from django.db.models import F
 
-from . import payload
+from . import calls
 from .claiming import notify_enqueued
 from .clock import database_now
 from .conf import jobs_settings
@@ -112,7 +112,7 @@ def recover_abandoned_jobs(
     for job in abandoned:
         error = WorkerLost(f"worker {job.locked_by} died during attempt {job.attempts}")
         try:
-            performable = payload.load(job.payload)
+            performable = calls.load(job.payload)
         except Exception:
             performable = None  # still recoverable; only its hooks are lost
         # Back at once: a crash is more often the platform's doing than the job's.

@@ -4,6 +4,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .conf import QUEUE_NAME_MAX_LENGTH
+from .notifying import notify_enqueued
+
 
 class JobQuerySet(models.QuerySet):
     def due(self, now=None):
@@ -54,8 +57,6 @@ class JobQuerySet(models.QuerySet):
 
     def _update_and_wake(self, jobs, **fields) -> int:
         """Update, then tell listening workers the jobs are due (PostgreSQL)."""
-        from .claiming import notify_enqueued
-
         queues = set(jobs.values_list("queue", flat=True).distinct())
         updated = jobs.update(**fields)
         notify_enqueued(queues, using=self.db)
@@ -81,7 +82,7 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
 
     name = models.CharField(max_length=255, help_text="What the job calls, for people.")
-    queue = models.CharField(max_length=100, default="default")
+    queue = models.CharField(max_length=QUEUE_NAME_MAX_LENGTH, default="default")
     priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
     payload = models.JSONField(help_text="The call, as JSON; see jobs.payload.")
     status = models.CharField(max_length=10, choices=Status, default=Status.READY)
@@ -209,7 +210,7 @@ class Worker(models.Model):
 class PausedQueue(models.Model):
     """Workers claim nothing from a queue while it has a row here."""
 
-    queue = models.CharField(max_length=100, primary_key=True)
+    queue = models.CharField(max_length=QUEUE_NAME_MAX_LENGTH, primary_key=True)
     paused_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

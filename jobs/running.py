@@ -27,7 +27,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import F
 from django.utils import timezone
 
-from . import payload
+from . import calls, payload
 from .claiming import notify_enqueued
 from .conf import jobs_settings
 from .connections import connection_broken, discard_open_transaction, transaction_state
@@ -394,7 +394,7 @@ def load_payload(job: Job):
         raise payload.DeserializationError(
             f"Payload of {size:,} bytes exceeds JOBS['MAX_PAYLOAD_BYTES'] ({limit:,})."
         )
-    return payload.load(job.payload)
+    return calls.load(job.payload)
 
 
 def _run_performable(job, attempt, interruptible, clock, record_succeeded, give_up) -> str:
@@ -451,7 +451,7 @@ def run_inline(job: Job) -> Job:
     nothing is saved; a success is saved as a succeeded row, so callers that
     keep the returned Job (or a TaskResult id) work as with a worker.
     """
-    performable = payload.load(job.payload)
+    performable = calls.load(job.payload)
     now = timezone.now()
     job.status, job.attempts, job.locked_at, job.locked_by = Job.Status.RUNNING, 1, now, "inline"
     try:

@@ -1,6 +1,10 @@
 """System checks report bad JOBS settings at startup."""
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
+from django.db import connection
 
 from jobs.checks import check_jobs_setting
 
@@ -44,3 +48,29 @@ def test_seconds_may_be_given_as_numbers(settings):
     settings.JOBS = {"KEEP_SUCCEEDED": 60, "ALLOWED_MODULES": ["json"]}
     assert jobs_settings().KEEP_SUCCEEDED.total_seconds() == 60
     assert jobs_settings().ALLOWED_MODULES == ("json",)
+
+
+@pytest.fixture
+def sqlite_without_immediate(monkeypatch):
+    if connection.vendor != "sqlite":
+        pytest.skip("jobs.W011 is about SQLite's transaction mode")
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    monkeypatch.delitem(options, "transaction_mode", raising=False)
+
+
+@pytest.mark.django_db
+def test_sqlite_without_immediate_is_reported_by_plain_check(sqlite_without_immediate):
+    err = StringIO()
+    call_command("check", stderr=err, stdout=StringIO())
+    assert "jobs.W011" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_without_immediate_is_logged_when_a_worker_starts(sqlite_without_immediate, caplog):
+    with pytest.raises(SystemExit) as exited:
+        call_command("jobs", "workoff")
+    assert exited.value.code == 0
+    assert any(
+        record.name == "jobs" and record.getMessage().startswith("jobs.W011: SQLite without")
+        for record in caplog.records
+    )

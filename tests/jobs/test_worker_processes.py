@@ -77,6 +77,40 @@ def test_second_ctrl_c_puts_the_job_back_at_once(manage):
     assert (job.status, job.attempts) == ("ready", 0)
 
 
+def test_second_ctrl_c_interrupts_a_c_call_when_it_returns(manage):
+    """As the README says: code blocked in one C call (time.sleep) is
+    interrupted when that call returns, not at once."""
+    job = delay(targets.sleep)(2)
+    worker = manage("jobs", "work", env={"JOBS_TEST_SHUTDOWN_TIMEOUT": "60"})
+    wait_for(lambda: Event.objects.filter(name="sleep_started").exists(), message="job start")
+    worker.send_signal(signal.SIGINT)
+    time.sleep(0.3)  # two presses, not one signal the kernel merges
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=10) == 0, worker.output
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("ready", 0)
+    assert not Event.objects.filter(name="sleep_finished").exists()  # stopped as the call returned
+
+
+def test_second_ctrl_c_gives_up_on_a_c_call_after_the_interrupt_grace(manage):
+    """As the README says: a job still in its C call INTERRUPT_GRACE after the
+    interruption is stuck; the worker gives up on its thread and exits (1),
+    and the job goes back without spending an attempt."""
+    job = delay(targets.blocking_sleep)()
+    env = {"JOBS_TEST_SHUTDOWN_TIMEOUT": "60", "JOBS_TEST_INTERRUPT_GRACE": "1"}
+    worker = manage("jobs", "work", env=env)
+    wait_for(lambda: Event.objects.filter(name="blocking_started").exists(), message="job start")
+    worker.send_signal(signal.SIGINT)
+    time.sleep(0.3)  # two presses, not one signal the kernel merges
+    worker.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    assert worker.wait(timeout=15) == 1, worker.output
+    assert time.monotonic() - signalled < 1 + 5, worker.output
+    assert "thread did not stop within 1s of WorkerShutdown" in worker.output
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("scheduled", 0)
+
+
 def test_sigkill_mid_job_is_recovered_by_another_worker(manage):
     job = delay(targets.hang_first_attempt)("k1")
     doomed = manage("jobs", "work")

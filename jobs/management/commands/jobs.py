@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from jobs.checks import check_database
 from jobs.conf import jobs_settings
 from jobs.models import Job
 from jobs.worker import EXIT_STUCK, Pool, WorkerLoop, WorkerOptions
@@ -31,6 +32,16 @@ def _pool(value: str) -> Pool:
     if not queues or not size.isdigit() or int(size) < 1:
         raise ValueError(value)
     return Pool(queues=() if queues == "*" else _queue_list(queues), size=int(size))
+
+
+logger = logging.getLogger("jobs")
+
+
+def _log_database_warnings() -> None:
+    """What ``manage.py check`` says about the database, in the worker's own
+    log too: on a platform, nobody reads a worker's start-up on a terminal."""
+    for message in check_database(None):
+        logger.warning("%s: %s %s", message.id, message.msg, message.hint or "")
 
 
 def _exit(status: int, worker: WorkerLoop) -> None:
@@ -106,6 +117,7 @@ class Command(BaseCommand):
     # -- workers --------------------------------------------------------------------
 
     def _worker(self, options, exit_on_complete):
+        _log_database_warnings()
         pools = options["pools"]
         if pools and (options["queues"] or options["concurrency"]):
             raise CommandError("Use either --pool, or --queues/--concurrency.")
