@@ -17,6 +17,7 @@ import secrets
 import socket
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -127,27 +128,33 @@ def _wait_until_serving(gunicorn: ManagedProcess, port: int, timeout: float = 60
     raise BenchProcessError(f"gunicorn not serving after {timeout}s: {gunicorn.describe()}")
 
 
-def measure(ctx: BenchContext, smtp: SlowSMTPServer, count: int, inline: bool) -> list[float]:
-    """POST latencies (ms) of ``count`` signups, queued (with a worker) or inline."""
+@contextmanager
+def serving(ctx: BenchContext, mode: str, *, worker: bool, warm_up: int, **env: str):
+    """gunicorn on a free port (and a `jobs work` process if ``worker``),
+    warmed up; yields a SignupClient for it."""
     port = _free_port()
-    env = {
-        "PORT": str(port),
-        "EMAIL_URL": smtp.url,
-        "TRUSTED_PROXY_HOPS": "1",
-        "JOBS_DELAY_JOBS": "0" if inline else "1",
-    }
-    mode = "inline" if inline else "queued"
-    with ctx.processes(**env) as group:
-        gunicorn = group.start(
-            f"gunicorn-{mode}",
-            _gunicorn_command(port),
-        )
-        if not inline:
+    with ctx.processes(PORT=str(port), TRUSTED_PROXY_HOPS="1", **env) as group:
+        gunicorn = group.start(f"gunicorn-{mode}", _gunicorn_command(port))
+        if worker:
             group.manage(f"work-{mode}", "jobs", "work")
         _wait_until_serving(gunicorn, port)
         client = SignupClient(port, f"{mode}{secrets.token_hex(3)}")
-        for _ in range(WARM_UP_INLINE if inline else WARM_UP):
+        for _ in range(warm_up):
             client.sign_up()
+        yield client
+
+
+def measure(ctx: BenchContext, smtp: SlowSMTPServer, count: int, inline: bool) -> list[float]:
+    """POST latencies (ms) of ``count`` signups, queued (with a worker) or inline."""
+    mode = "inline" if inline else "queued"
+    with serving(
+        ctx,
+        mode,
+        worker=not inline,
+        warm_up=WARM_UP_INLINE if inline else WARM_UP,
+        EMAIL_URL=smtp.url,
+        JOBS_DELAY_JOBS="0" if inline else "1",
+    ) as client:
         latencies = []
         for n in range(count):
             latencies.append(client.sign_up())
@@ -166,21 +173,10 @@ def measure_while_draining(ctx: BenchContext, in_web: bool) -> list[float]:
     """POST latencies (ms) of signups made while DRAIN_JOBS jobs drain, either
     in a `jobs work` process beside gunicorn or inside gunicorn's processes
     (JOBS_IN_WEB=1, no worker process)."""
-    port = _free_port()
-    env = {"PORT": str(port), "TRUSTED_PROXY_HOPS": "1", "JOBS_IN_WEB": "1" if in_web else "0"}
     mode = "in-web" if in_web else "worker"
     empty_job_table()
-    with ctx.processes(**env) as group:
-        gunicorn = group.start(
-            f"gunicorn-{mode}",
-            _gunicorn_command(port),
-        )
-        if not in_web:
-            group.manage(f"work-{mode}", "jobs", "work")
-        _wait_until_serving(gunicorn, port)
-        client = SignupClient(port, f"{mode}{secrets.token_hex(3)}")
-        for _ in range(WARM_UP):
-            client.sign_up()
+    in_web_env = "1" if in_web else "0"
+    with serving(ctx, mode, worker=not in_web, warm_up=WARM_UP, JOBS_IN_WEB=in_web_env) as client:
         enqueue_many(SleepJob(n, DRAIN_JOB_SECONDS) for n in range(DRAIN_JOBS))
         backlog = Job.objects.filter(status__in=[*Job.WAITING, Job.Status.RUNNING])
         latencies = []
