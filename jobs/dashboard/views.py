@@ -10,6 +10,7 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.admin.models import ADDITION, DELETION, LogEntry
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -21,18 +22,22 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from ..models import Job, PausedQueue
-from . import queries
+from . import actions, queries
 
 #: Seconds between live refreshes of a page's live region.
 REFRESH_SECONDS = 3
 
 
-def staff_required(view):
-    """Anonymous users go to log in; logged-in users who are not staff get 403.
+def staff_required(view=None, *, permission: str = "jobs.view_job"):
+    """Staff with ``permission`` only (superusers have every permission).
 
-    (Django's staff_member_required sends both to a login page, which loops
-    for a user who is already logged in.)
+    Anonymous users go to log in; logged-in users who are not staff, or lack
+    the permission, get 403. Pages need ``jobs.view_job``; actions name theirs.
+    (Django's staff_member_required sends everyone to a login page, which
+    loops for a user who is already logged in.)
     """
+    if view is None:
+        return lambda view: staff_required(view, permission=permission)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
@@ -44,6 +49,10 @@ def staff_required(view):
             return redirect_to_login(target)
         if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied("The jobs dashboard is for staff.")
+        if not request.user.has_perm("jobs.view_job"):
+            raise PermissionDenied("Seeing jobs takes the jobs.view_job permission.")
+        if not request.user.has_perm(permission):
+            raise PermissionDenied(f"This action takes the {permission} permission.")
         return view(request, *args, **kwargs)
 
     return never_cache(wrapper)
@@ -160,6 +169,7 @@ def job_detail(request, pk):
             "payload": queries.pretty_json(job.payload),
             "result": queries.pretty_json(job.result) if job.result is not None else None,
             "errors": errors,
+            "history": actions.history(job.pk),
         },
     )
 
@@ -183,17 +193,18 @@ def _back(request, fallback: str):
     return redirect(target)
 
 
-def _one_job_action(verb: str, done: str, refused: str, fallback_to_list: bool = False):
-    """A view applying ``Job.objects.<verb>()`` to one job, with a message either way."""
+def _one_job_action(verb_name: str, done: str, refused: str, fallback_to_list: bool = False):
+    """A view applying one of ``actions.VERBS`` to one job, logged, with a message either way."""
+    verb = actions.VERBS[verb_name]
 
-    @staff_required
+    @staff_required(permission=verb.permission)
     @require_POST
     def action(request, pk):
         job = Job.objects.filter(pk=pk).only("id", "status").first()
         if job is None:
             messages.warning(request, f"Job {pk} no longer exists.")
             return _back(request, reverse("jobs:overview"))
-        affected = getattr(Job.objects.filter(pk=pk), verb)()
+        affected = actions.apply(verb, Job.objects.filter(pk=pk), request.user)
         if affected:
             messages.success(request, done.format(pk=pk))
         else:
@@ -204,7 +215,7 @@ def _one_job_action(verb: str, done: str, refused: str, fallback_to_list: bool =
             fallback = reverse("jobs:job", args=[pk])
         return _back(request, fallback)
 
-    action.__name__ = f"{verb}_job"
+    action.__name__ = f"{verb_name}_job"
     return action
 
 
@@ -237,20 +248,20 @@ def _failed_filtered(request):
     return queries.filtered_jobs(Job.Status.FAILED, queue=queue, name=name), where
 
 
-@staff_required
+@staff_required(permission="jobs.change_job")
 @require_POST
 def retry_failed(request):
     jobs, where = _failed_filtered(request)
-    n = jobs.retry()
+    n = actions.apply(actions.VERBS["retry"], jobs, request.user)
     messages.success(request, f"Retrying {n} failed job{'s' if n != 1 else ''}{where}.")
     return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
 
 
-@staff_required
+@staff_required(permission="jobs.delete_job")
 @require_POST
 def discard_failed(request):
     jobs, where = _failed_filtered(request)
-    n = jobs.discard()
+    n = actions.apply(actions.VERBS["discard"], jobs, request.user)
     messages.success(request, f"Discarded {n} failed job{'s' if n != 1 else ''}{where}.")
     return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
 
@@ -262,24 +273,32 @@ def _queue_name(request) -> str:
     return queue
 
 
-@staff_required
+# Pausing a queue is operating the jobs in it: the same permission as retrying.
+@staff_required(permission="jobs.change_job")
 @require_POST
 def pause_queue(request):
     queue = _queue_name(request)
-    _, created = PausedQueue.objects.get_or_create(queue=queue)
+    paused, created = PausedQueue.objects.get_or_create(queue=queue)
     if created:
+        LogEntry.objects.log_actions(
+            request.user.pk, [paused], ADDITION, "Paused from the jobs dashboard."
+        )
         messages.success(request, f"Queue {queue!r} is paused: workers claim nothing from it.")
     else:
         messages.info(request, f"Queue {queue!r} was already paused.")
     return _back(request, reverse("jobs:overview"))
 
 
-@staff_required
+@staff_required(permission="jobs.change_job")
 @require_POST
 def resume_queue(request):
     queue = _queue_name(request)
-    deleted, _ = PausedQueue.objects.filter(queue=queue).delete()
-    if deleted:
+    paused = PausedQueue.objects.filter(queue=queue).first()
+    if paused is not None:
+        LogEntry.objects.log_actions(
+            request.user.pk, [paused], DELETION, "Resumed from the jobs dashboard."
+        )
+        paused.delete()
         messages.success(request, f"Queue {queue!r} is running again.")
     else:
         messages.info(request, f"Queue {queue!r} was not paused.")

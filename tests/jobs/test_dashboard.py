@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.shortcuts import resolve_url
 from django.test import Client
@@ -12,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.claiming import claim_due_jobs
-from jobs.dashboard import queries
+from jobs.dashboard import actions, queries
 from jobs.models import Job, PausedQueue, Worker
 from tests.jobs.jobrows import make_job
 
@@ -51,11 +53,26 @@ def job():
     return make_job("failed", queue="emails")
 
 
+def staff_user(django_user_model, username, *codenames):
+    """A staff member (not a superuser) with these jobs permissions."""
+    user = django_user_model.objects.create_user(username, password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
 @pytest.fixture
 def staff(client, django_user_model):
-    """A client logged in as staff who is not a superuser: staff is enough."""
-    user = django_user_model.objects.create_user("staff", password="x", is_staff=True)
-    client.force_login(user)
+    """A client logged in as staff who may see and act, without being a superuser."""
+    client.force_login(
+        staff_user(django_user_model, "staff", "view_job", "change_job", "delete_job")
+    )
+    return client
+
+
+@pytest.fixture
+def viewer(client, django_user_model):
+    """Staff who may look at jobs and nothing more."""
+    client.force_login(staff_user(django_user_model, "viewer", "view_job"))
     return client
 
 
@@ -116,6 +133,39 @@ class TestPermissions:
     @pytest.mark.parametrize(("name", "args"), PAGES, ids=_ids(PAGES))
     def test_pages_do_not_take_posts(self, staff, job, name, args):
         assert staff.post(_url(name, args, job)).status_code == 405
+
+    @pytest.mark.parametrize(("name", "args"), PAGES, ids=_ids(PAGES))
+    def test_staff_without_view_job_are_forbidden(self, client, django_user_model, job, name, args):
+        client.force_login(staff_user(django_user_model, "nobody"))
+        assert client.get(_url(name, args, job)).status_code == 403
+
+    @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
+    def test_view_only_staff_see_but_may_not_act(self, viewer, job, name, args):
+        assert viewer.post(_url(name, args, job), {"queue": "emails"}).status_code == 403
+        assert Job.objects.get(pk=job.pk).status == "failed"
+        assert not PausedQueue.objects.exists()
+        assert not LogEntry.objects.exists()
+
+    @pytest.mark.parametrize(("name", "args"), PAGES, ids=_ids(PAGES))
+    def test_view_only_staff_get_no_action_buttons(self, viewer, job, name, args):
+        make_job("scheduled", run_at=timezone.now() + timedelta(hours=1), queue="emails")
+        body = viewer.get(_url(name, args, job)).content.decode()
+        assert 'class="jd-inline-form"' not in body
+        assert 'method="post"' not in body
+
+    def test_changing_and_deleting_are_separate_permissions(self, client, django_user_model):
+        client.force_login(staff_user(django_user_model, "operator", "view_job", "change_job"))
+        job = make_job("failed")
+        assert client.post(reverse("jobs:discard", args=[job.pk])).status_code == 403
+        assert client.post(reverse("jobs:retry", args=[job.pk])).status_code == 302
+        body = client.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert reverse("jobs:discard", args=[job.pk]) not in body
+        assert Job.objects.get(pk=job.pk).status == "ready"
+
+    def test_superusers_may_do_everything(self, admin_client):
+        job = make_job("failed")
+        assert admin_client.post(reverse("jobs:discard", args=[job.pk])).status_code == 302
+        assert not Job.objects.filter(pk=job.pk).exists()
 
     def test_inactive_staff_are_forbidden(self, client, django_user_model):
         user = django_user_model.objects.create_user("old", password="x", is_staff=True)
@@ -334,6 +384,56 @@ class TestOneJobActions:
         assert response["Location"] == here
         evil = staff.post(reverse("jobs:retry", args=[job.pk]), {"next": "https://evil.example/"})
         assert evil["Location"] == reverse("jobs:job", args=[job.pk])
+
+
+class TestActionLog:
+    """Every action is a LogEntry, as the admin writes them, shown on the job's page."""
+
+    def test_a_retry_is_logged_and_shown(self, staff):
+        job = make_job("failed")
+        staff.post(reverse("jobs:retry", args=[job.pk]))
+        [entry] = LogEntry.objects.all()
+        assert (entry.user.username, entry.action_flag, entry.object_id) == (
+            "staff", CHANGE, str(job.pk),
+        )  # fmt: skip
+        assert entry.get_edited_object() == Job.objects.get(pk=job.pk)
+        assert "Retried from the jobs dashboard" in entry.change_message
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "<strong>staff</strong> Retried from the jobs dashboard" in body
+
+    def test_a_refused_action_logs_nothing(self, staff):
+        job = make_job("running")
+        staff.post(reverse("jobs:retry", args=[job.pk]))
+        assert not LogEntry.objects.exists()
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "Nobody has acted on this job." in body
+
+    def test_discards_are_logged_as_deletions(self, staff):
+        jobs = [make_job("failed") for _ in range(3)]
+        staff.post(reverse("jobs:discard_failed"))
+        entries = LogEntry.objects.order_by("object_id")
+        assert [e.object_id for e in entries] == [str(j.pk) for j in jobs]
+        assert {e.action_flag for e in entries} == {DELETION}
+        assert entries[0].object_repr == str(jobs[0])
+
+    def test_pause_and_resume_are_logged_on_the_paused_queue(self, staff):
+        staff.post(reverse("jobs:pause"), {"queue": "emails"})
+        staff.post(reverse("jobs:resume"), {"queue": "emails"})
+        entries = LogEntry.objects.order_by("pk")
+        assert [(e.object_id, e.action_flag) for e in entries] == [
+            ("emails", ADDITION), ("emails", DELETION),
+        ]  # fmt: skip
+
+    def test_bulk_actions_go_in_batches(self, staff, monkeypatch):
+        monkeypatch.setattr(actions, "BATCH", 2)
+        jobs = [make_job("failed") for _ in range(5)]
+        running = make_job("running")
+        staff.post(reverse("jobs:retry_failed"))
+        assert set(Job.objects.filter(status="ready").values_list("pk", flat=True)) == {
+            j.pk for j in jobs
+        }
+        assert sorted(int(e.object_id) for e in LogEntry.objects.all()) == [j.pk for j in jobs]
+        assert Job.objects.get(pk=running.pk).status == "running"
 
 
 class TestBulkActions:

@@ -1,0 +1,124 @@
+"""The dashboard's writes: the model's operator verbs, applied in batches and logged.
+
+Every job an action changes gets a ``LogEntry``, as the admin writes them, so
+the job's page (and the admin's history) says who did what, and when. The
+jobs are locked, changed and logged ``BATCH`` at a time, so that "every
+failed job" costs a fixed number of queries per batch, never one per job,
+and what is logged is exactly what was changed: a locked row cannot be
+claimed (claims skip locked rows) or promoted in between.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.db import transaction
+from django.utils import timezone
+
+from ..claiming import notify_enqueued
+from ..models import Job
+
+#: Jobs locked, changed and logged per transaction.
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One of ``JobQuerySet``'s operator verbs, as the dashboard offers it."""
+
+    name: str
+    #: The statuses the verb changes; others are left alone (running jobs always).
+    statuses: tuple[str, ...]
+    permission: str
+    flag: int
+    #: The LogEntry's change message.
+    message: str
+
+
+VERBS = {
+    verb.name: verb
+    for verb in (
+        Verb(
+            "retry",
+            (Job.Status.FAILED, *Job.WAITING),
+            "jobs.change_job",
+            CHANGE,
+            "Retried from the jobs dashboard: due now, attempts reset.",
+        ),
+        Verb(
+            "run_now",
+            Job.WAITING,
+            "jobs.change_job",
+            CHANGE,
+            "Run now from the jobs dashboard: due now, attempts kept.",
+        ),
+        Verb(
+            "discard",
+            tuple(s for s in Job.Status.values if s != Job.Status.RUNNING),
+            "jobs.delete_job",
+            DELETION,
+            "Discarded from the jobs dashboard.",
+        ),
+    )
+}
+
+
+def apply(verb: Verb, jobs, user) -> int:
+    """Apply ``verb`` to the jobs of ``jobs`` it may change; log each; return how many."""
+    eligible = jobs.filter(status__in=verb.statuses).order_by("pk").only("id", "name", "status")
+    done, after = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(eligible.filter(pk__gt=after).select_for_update()[:BATCH])
+            if not batch:
+                return done
+            after = batch[-1].pk
+            # Logged first: a discarded job's entry still names it.
+            LogEntry.objects.log_actions(user.pk, batch, verb.flag, verb.message)
+            done += getattr(Job.objects.filter(pk__in=[job.pk for job in batch]), verb.name)()
+        if len(batch) < BATCH:
+            return done
+
+
+def reschedule(job_pk: int, run_at: datetime, user) -> bool:
+    """Move a waiting or failed job to ``run_at``; a failed one starts its attempts afresh.
+
+    Returns False if the job is running, finished or gone.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = (
+            Job.objects.filter(pk=job_pk, status__in=(Job.Status.FAILED, *Job.WAITING))
+            .select_for_update()
+            .only("id", "name", "status", "queue")
+            .first()
+        )
+        if job is None:
+            return False
+        fields = {"status": Job.waiting_status(run_at, now), "run_at": run_at, "updated_at": now}
+        if job.status == Job.Status.FAILED:
+            fields.update(attempts=0, failed_at=None, finished_at=None)
+        Job.objects.filter(pk=job.pk).update(**fields)
+        LogEntry.objects.log_actions(
+            user.pk,
+            [job],
+            CHANGE,
+            f"Rescheduled from the jobs dashboard to {run_at.isoformat()}"
+            + (", attempts reset." if job.status == Job.Status.FAILED else "."),
+        )
+    if fields["status"] == Job.Status.READY:
+        notify_enqueued({job.queue})
+    return True
+
+
+def history(job_pk: int, limit: int = 50) -> list[LogEntry]:
+    """The newest actions taken on a job, from the dashboard or the admin, in one query."""
+    return list(
+        LogEntry.objects.filter(
+            content_type__app_label=Job._meta.app_label,
+            content_type__model=Job._meta.model_name,
+            object_id=str(job_pk),
+        )
+        .select_related("user")
+        .order_by("-action_time", "-pk")[:limit]
+    )
