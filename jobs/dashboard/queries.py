@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import BadRequest
 from django.db import connection
-from django.db.models import Count, F, Q
-from django.db.models.functions import TruncMinute
+from django.db.models import Count, F, Q, TextField
+from django.db.models.functions import Cast, Left, TruncMinute
 from django.utils import timezone
 
 from ..conf import jobs_settings
 from ..models import Job, PausedQueue, Worker
+from . import arguments
 
 PAGE_SIZE = 50
 CHART_MINUTES = 60
@@ -420,7 +421,10 @@ def _newest_first_keyset(column: str):
 
 
 def _running_keyset(cursor: str) -> Q:
-    return Q(id__gt=int(cursor))
+    """After (locked_by, id): by worker, in jobs_job_running_idx's order."""
+    locked_by, pk = cursor.rsplit(",", 1)
+    pk = int(pk)
+    return Q(locked_by__gt=locked_by) | Q(locked_by=locked_by, id__gt=pk)
 
 
 def _scheduled_keyset(cursor: str) -> Q:
@@ -446,9 +450,9 @@ LISTINGS = {
         lambda job: f"{_encode_time(job.run_at)},{job.pk}",
     ),
     Job.Status.RUNNING: (
-        (F("id").asc(),),
+        (F("locked_by").asc(), F("id").asc()),
         _running_keyset,
-        lambda job: str(job.pk),
+        lambda job: f"{job.locked_by},{job.pk}",
     ),
     Job.Status.SUCCEEDED: (
         (F("finished_at").desc(nulls_first=True), F("id").desc()),
@@ -463,26 +467,86 @@ LISTINGS = {
 }
 
 
-def filtered_jobs(status: str, *, queue: str = "", name: str = ""):
-    """Jobs of one status, narrowed by the list page's filters."""
+#: The list pages' time filter: value → (label per status, how far from now).
+TIME_RANGES = {
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+}
+_RANGE_WORDS = {"5m": "5 minutes", "1h": "an hour", "1d": "a day", "7d": "7 days"}
+#: Per status, what a time range means: the column it bounds, on which side
+#: of now, and how it reads. Each bounds the column its list is ordered by
+#: (its partial index's), so the filter narrows the index range read.
+_RANGE_MEANING = {
+    Job.Status.READY: ("run_at", "lte", -1, "due for more than {}"),
+    Job.Status.SCHEDULED: ("run_at", "lte", +1, "due within {}"),
+    Job.Status.RUNNING: ("locked_at", "lte", -1, "running for more than {}"),
+    Job.Status.SUCCEEDED: ("finished_at", "gte", -1, "finished in the last {}"),
+    Job.Status.FAILED: ("failed_at", "gte", -1, "failed in the last {}"),
+}
+
+
+def time_range_choices(status: str) -> list[tuple[str, str]]:
+    """(value, label) of the time filter on a status's list."""
+    words = _RANGE_MEANING[status][3]
+    return [(key, words.format(_RANGE_WORDS[key])) for key in TIME_RANGES]
+
+
+def filtered_jobs(
+    status: str,
+    *,
+    queue: str = "",
+    name: str = "",
+    time_range: str = "",
+    now: datetime | None = None,
+):
+    """Jobs of one status, narrowed by the list page's filters.
+
+    An unknown ``time_range`` is a BadRequest, not silently "any time".
+    """
     jobs = Job.objects.filter(status=status)
     if queue:
         jobs = jobs.filter(queue=queue)
     if name:
         jobs = jobs.filter(name__icontains=name)
+    if time_range:
+        if time_range not in TIME_RANGES:
+            raise BadRequest(f"Unknown time range {time_range!r}.")
+        column, lookup, side, _ = _RANGE_MEANING[status]
+        bound = (now or timezone.now()) + side * TIME_RANGES[time_range]
+        jobs = jobs.filter(**{f"{column}__{lookup}": bound})
     return jobs
 
 
+#: The payload's first characters a list row reads: enough for most
+#: arguments, while the rest of a big payload stays in the database.
+PREVIEW_CHARS = 400
+
+
 def job_page(
-    status: str, *, queue: str = "", name: str = "", after: str = "", size: int = PAGE_SIZE
+    status: str,
+    *,
+    queue: str = "",
+    name: str = "",
+    time_range: str = "",
+    after: str = "",
+    size: int = PAGE_SIZE,
 ) -> JobPage:
     """One page of a status's jobs, in one query and without counting.
 
     ``after`` is the ``next_cursor`` of the previous page; a malformed one
-    is a BadRequest (400), not a silent first page.
+    is a BadRequest (400), not a silent first page. Each job gets
+    ``arguments`` (a one-line summary) and ``run_duration`` (None if it never
+    ran), with ``run_duration_display``.
     """
     ordering, keyset, cursor_of = LISTINGS[status]
-    jobs = filtered_jobs(status, queue=queue, name=name).only(*LIST_FIELDS).order_by(*ordering)
+    jobs = (
+        filtered_jobs(status, queue=queue, name=name, time_range=time_range)
+        .only(*LIST_FIELDS)
+        .annotate(payload_preview=Left(Cast("payload", TextField()), PREVIEW_CHARS))
+        .order_by(*ordering)
+    )
     if after:
         try:
             jobs = jobs.filter(keyset(after))
@@ -491,7 +555,67 @@ def job_page(
     rows = list(jobs[: size + 1])
     has_next = len(rows) > size
     rows = rows[:size]
+    now = timezone.now()
+    for job in rows:
+        job.arguments = arguments.summary(job.payload_preview)
+        job.run_duration = run_duration(job, now)
+        job.run_duration_display = duration(job.run_duration) if job.run_duration else ""
     return JobPage(jobs=rows, next_cursor=cursor_of(rows[-1]) if has_next else None)
+
+
+def run_duration(job: Job, now: datetime) -> timedelta | None:
+    """How long the job's last attempt ran (runs, for a running job)."""
+    if job.locked_at is None:
+        return None
+    end = {
+        Job.Status.RUNNING: now,
+        Job.Status.SUCCEEDED: job.finished_at,
+        Job.Status.FAILED: job.failed_at,
+    }.get(job.status)
+    return max(end - job.locked_at, timedelta(0)) if end else None
+
+
+# The filters' choices: the queues and task names among the newest (or
+# soonest) CHOICE_ROWS jobs of each status, read through the status's partial
+# index, so the cost does not grow with history (a DISTINCT over the whole
+# table would read every row). A name seen only in older history can still
+# be typed: the name filter is a text box that suggests these.
+CHOICE_ROWS = COUNT_CAP
+_CHOICES_SQL = """
+SELECT DISTINCT queue, name FROM (
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'ready'
+                  ORDER BY priority DESC, run_at, id LIMIT %(rows)s) AS ready
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'scheduled'
+                  ORDER BY run_at, id LIMIT %(rows)s) AS scheduled
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'running'
+                  ORDER BY locked_by LIMIT %(rows)s) AS running
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'succeeded'
+                  ORDER BY finished_at DESC LIMIT %(rows)s) AS succeeded
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'failed'
+                  ORDER BY failed_at DESC LIMIT %(rows)s) AS failed
+) AS seen
+"""
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    queues: list[str]
+    names: list[str]
+
+
+def filter_choices() -> FilterChoices:
+    """The queues and task names to offer in the filters, in one bounded query."""
+    sql = _CHOICES_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"rows": CHOICE_ROWS})
+        rows = cursor.fetchall()
+    return FilterChoices(
+        queues=sorted({queue for queue, _ in rows}), names=sorted({name for _, name in rows})
+    )
 
 
 # -- one job ----------------------------------------------------------------------

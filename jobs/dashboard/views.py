@@ -112,36 +112,71 @@ def stats(request):
     )
 
 
+def _list_filters(data) -> dict[str, str]:
+    """The list filters a request carries (GET for the page, POST for bulk actions)."""
+    return {key: data.get(key, "").strip() for key in ("queue", "name", "range")}
+
+
+def _filtered(status: str, filters: dict[str, str]):
+    return queries.filtered_jobs(
+        status, queue=filters["queue"], name=filters["name"], time_range=filters["range"]
+    )
+
+
+#: The bulk actions each list offers: the verbs that can change its jobs.
+BULK_VERBS = {
+    Job.Status.READY: ("discard",),
+    Job.Status.SCHEDULED: ("run_now", "discard"),
+    Job.Status.RUNNING: (),
+    Job.Status.SUCCEEDED: ("discard",),
+    Job.Status.FAILED: ("retry", "discard"),
+}
+
+
 @staff_required
 @require_GET
 def job_list(request, status):
     if status not in Job.Status.values:
         raise Http404(f"No job status {status!r}.")
-    queue = request.GET.get("queue", "").strip()
-    name = request.GET.get("name", "").strip()
-    page = queries.job_page(status, queue=queue, name=name, after=request.GET.get("after", ""))
-    filters = {k: v for k, v in (("queue", queue), ("name", name)) if v}
+    filters = _list_filters(request.GET)
+    page = queries.job_page(
+        status,
+        queue=filters["queue"],
+        name=filters["name"],
+        time_range=filters["range"],
+        after=request.GET.get("after", ""),
+    )
+    filters = {k: v for k, v in filters.items() if v}
     next_url = (
         f"{request.path}?{urlencode({**filters, 'after': page.next_cursor})}"
         if page.next_cursor
         else None
     )
     first_url = f"{request.path}?{urlencode(filters)}" if filters else request.path
-    return _page(
-        request,
-        "jobs/job_list.html",
-        {
-            "nav": status,
-            "status": Job.Status(status),
-            "page": page,
-            "queue": queue,
-            "name": name,
-            "filtered": bool(filters),
-            "is_first_page": not request.GET.get("after"),
-            "next_url": next_url,
-            "first_url": first_url,
-        },
-    )
+    user = request.user
+    verbs = [
+        actions.VERBS[name]
+        for name in BULK_VERBS[status]
+        if user.has_perm(actions.VERBS[name].permission)
+    ]
+    context = {
+        "nav": status,
+        "status": Job.Status(status),
+        "page": page,
+        "queue": filters.get("queue", ""),
+        "name": filters.get("name", ""),
+        "range": filters.get("range", ""),
+        "filtered": bool(filters),
+        "is_first_page": not request.GET.get("after"),
+        "next_url": next_url,
+        "first_url": first_url,
+        "bulk_verbs": verbs,
+    }
+    if not request.GET.get("partial"):
+        # The filters' choices are for the form around the live region only.
+        context["choices"] = queries.filter_choices()
+        context["time_ranges"] = queries.time_range_choices(status)
+    return _page(request, "jobs/job_list.html", context)
 
 
 def _parse_time(value):
@@ -237,33 +272,44 @@ discard_job = _one_job_action(
 )
 
 
-def _failed_filtered(request):
-    queue = request.POST.get("queue", "").strip()
-    name = request.POST.get("name", "").strip()
-    where = "".join(
-        f" {label} {value!r}"
-        for label, value in (("in queue", queue), ("named like", name))
-        if value
-    )
-    return queries.filtered_jobs(Job.Status.FAILED, queue=queue, name=name), where
+#: How a bulk action's outcome reads.
+_BULK_DONE = {
+    "retry": "will run again now, with fresh attempts",
+    "run_now": "due now",
+    "discard": "discarded",
+}
 
 
-@staff_required(permission="jobs.change_job")
+@staff_required
 @require_POST
-def retry_failed(request):
-    jobs, where = _failed_filtered(request)
-    n = actions.apply(actions.VERBS["retry"], jobs, request.user)
-    messages.success(request, f"Retrying {n} failed job{'s' if n != 1 else ''}{where}.")
-    return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
-
-
-@staff_required(permission="jobs.delete_job")
-@require_POST
-def discard_failed(request):
-    jobs, where = _failed_filtered(request)
-    n = actions.apply(actions.VERBS["discard"], jobs, request.user)
-    messages.success(request, f"Discarded {n} failed job{'s' if n != 1 else ''}{where}.")
-    return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
+def bulk_action(request, status):
+    """A verb on the ticked jobs of a list, or on every job matching its filters."""
+    if status not in Job.Status.values:
+        raise Http404(f"No job status {status!r}.")
+    name = request.POST.get("action", "")
+    if name not in BULK_VERBS[status]:
+        raise BadRequest(f"No bulk action {name!r} on {status} jobs.")
+    verb = actions.VERBS[name]
+    if not request.user.has_perm(verb.permission):
+        raise PermissionDenied(f"This action takes the {verb.permission} permission.")
+    filters = _list_filters(request.POST)
+    jobs = _filtered(status, filters)
+    back = reverse("jobs:list", args=[status])
+    if request.POST.get("scope") != "all":
+        try:
+            ids = [int(pk) for pk in request.POST.getlist("ids")]
+        except ValueError as exc:
+            raise BadRequest("Job ids are numbers.") from exc
+        if not ids:
+            messages.warning(request, "No jobs were ticked: nothing was done.")
+            return _back(request, back)
+        # Ticked rows still match the list's status: a job that moved on since
+        # the page was drawn is left alone.
+        jobs = Job.objects.filter(status=status, pk__in=ids)
+    n = actions.apply(verb, jobs, request.user)
+    jobs_word = f"{n} {Job.Status(status).label.lower()} job{'s' if n != 1 else ''}"
+    messages.success(request, f"{jobs_word}: {_BULK_DONE[name]}.")
+    return _back(request, back)
 
 
 def _queue_name(request) -> str:

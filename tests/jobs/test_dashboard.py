@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.claiming import claim_due_jobs
-from jobs.dashboard import actions, queries
+from jobs.dashboard import actions, arguments, queries
 from jobs.models import Job, PausedQueue, Worker
 from tests.jobs.jobrows import make_job
 
@@ -29,12 +29,14 @@ PAGES = [
     *[("jobs:list", (status,)) for status in Job.Status.values],
     ("jobs:job", (JOB,)),
 ]
+#: What the action tests post: enough for every action (bulk ones act on
+#: every failed job of the emails queue, the test job's).
+FORM = {"queue": "emails", "action": "retry", "scope": "all"}
 ACTIONS = [
     ("jobs:retry", (JOB,)),
     ("jobs:run_now", (JOB,)),
     ("jobs:discard", (JOB,)),
-    ("jobs:retry_failed", ()),
-    ("jobs:discard_failed", ()),
+    ("jobs:bulk", ("failed",)),
     ("jobs:pause", ()),
     ("jobs:resume", ()),
 ]
@@ -94,7 +96,7 @@ class TestPermissions:
 
     @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
     def test_anonymous_actions_go_to_login_and_do_nothing(self, client, job, name, args):
-        response = client.post(_url(name, args, job), {"queue": "emails"})
+        response = client.post(_url(name, args, job), FORM)
         assert response.status_code == 302
         # After logging in they land on the overview, not on a POST-only URL.
         assert response["Location"] == (
@@ -109,7 +111,7 @@ class TestPermissions:
     ):
         client.force_login(django_user_model.objects.create_user("ada", password="x"))
         method = client.post if (name, args) in ACTIONS else client.get
-        assert method(_url(name, args, job), {"queue": "emails"}).status_code == 403
+        assert method(_url(name, args, job), FORM).status_code == 403
         assert Job.objects.get(pk=job.pk).status == "failed"
         assert not PausedQueue.objects.exists()
 
@@ -121,13 +123,13 @@ class TestPermissions:
 
     @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
     def test_staff_act_and_are_sent_back(self, staff, job, name, args):
-        response = staff.post(_url(name, args, job), {"queue": "emails"})
+        response = staff.post(_url(name, args, job), FORM)
         assert response.status_code == 302
         assert _messages(response)
 
     @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
     def test_actions_are_post_only(self, staff, job, name, args):
-        assert staff.get(_url(name, args, job), {"queue": "emails"}).status_code == 405
+        assert staff.get(_url(name, args, job), FORM).status_code == 405
         assert Job.objects.get(pk=job.pk).status == "failed"
 
     @pytest.mark.parametrize(("name", "args"), PAGES, ids=_ids(PAGES))
@@ -141,7 +143,7 @@ class TestPermissions:
 
     @pytest.mark.parametrize(("name", "args"), ACTIONS, ids=_ids(ACTIONS))
     def test_view_only_staff_see_but_may_not_act(self, viewer, job, name, args):
-        assert viewer.post(_url(name, args, job), {"queue": "emails"}).status_code == 403
+        assert viewer.post(_url(name, args, job), FORM).status_code == 403
         assert Job.objects.get(pk=job.pk).status == "failed"
         assert not PausedQueue.objects.exists()
         assert not LogEntry.objects.exists()
@@ -250,6 +252,58 @@ class TestLists:
             reverse("jobs:list", args=["failed"]), {"queue": "emails", "name": "MAILERS"}
         )
         assert [job.pk for job in response.context["page"].jobs] == [wanted.pk]
+
+    def test_queues_and_names_to_choose_from_are_those_in_the_table(self, staff):
+        make_job("failed", queue="emails", name="signupdemo.mailers.confirm")
+        make_job("succeeded", queue="reports", name="signupdemo.tasks.report")
+        response = staff.get(reverse("jobs:list", args=["failed"]))
+        choices = response.context["choices"]
+        assert choices.queues == ["emails", "reports"]
+        assert choices.names == ["signupdemo.mailers.confirm", "signupdemo.tasks.report"]
+        body = response.content.decode()
+        assert '<option value="reports">reports</option>' in body
+        assert '<option value="signupdemo.tasks.report">' in body
+
+    @pytest.mark.parametrize(
+        ("status", "column", "inside", "outside"),
+        [
+            ("failed", "failed_at", -timedelta(minutes=30), -timedelta(hours=2)),
+            ("succeeded", "finished_at", -timedelta(minutes=3), -timedelta(minutes=10)),
+            ("scheduled", "run_at", timedelta(hours=20), timedelta(days=2)),
+            ("ready", "run_at", -timedelta(hours=2), -timedelta(minutes=1)),
+            ("running", "locked_at", -timedelta(hours=2), -timedelta(minutes=1)),
+        ],
+    )
+    def test_time_ranges(self, staff, status, column, inside, outside):
+        now = timezone.now()
+        wanted = make_job(status, **{column: now + inside})
+        make_job(status, **{column: now + outside})
+        ranges = {
+            "failed": "1h",
+            "succeeded": "5m",
+            "scheduled": "1d",
+            "ready": "1h",
+            "running": "1h",
+        }
+        response = staff.get(reverse("jobs:list", args=[status]), {"range": ranges[status]})
+        assert [job.pk for job in response.context["page"].jobs] == [wanted.pk]
+        assert "Clear filters" in response.content.decode()
+
+    def test_an_unknown_time_range_is_400(self, staff):
+        assert staff.get(reverse("jobs:list", args=["failed"]), {"range": "1y"}).status_code == 400
+
+    def test_rows_show_arguments_and_how_long_the_job_ran(self, staff):
+        now = timezone.now()
+        make_job(
+            "succeeded",
+            payload={"v": 1, "function": "m.f", "args": [1, "two"], "kwargs": {"user": {
+                "__jobs__": "model", "app": "auth", "model": "user", "pk": 7}}},
+            locked_at=now - timedelta(seconds=42),
+            finished_at=now,
+        )  # fmt: skip
+        body = staff.get(reverse("jobs:list", args=["succeeded"])).content.decode()
+        assert "<code>1, &#x27;two&#x27;, user=auth.user #7</code>" in body
+        assert ">42 s</td>" in body
 
     def test_rows_link_to_the_job_and_offer_its_actions(self, staff):
         failed = make_job("failed")
@@ -410,7 +464,7 @@ class TestActionLog:
 
     def test_discards_are_logged_as_deletions(self, staff):
         jobs = [make_job("failed") for _ in range(3)]
-        staff.post(reverse("jobs:discard_failed"))
+        staff.post(reverse("jobs:bulk", args=["failed"]), {"action": "discard", "scope": "all"})
         entries = LogEntry.objects.order_by("object_id")
         assert [e.object_id for e in entries] == [str(j.pk) for j in jobs]
         assert {e.action_flag for e in entries} == {DELETION}
@@ -428,7 +482,7 @@ class TestActionLog:
         monkeypatch.setattr(actions, "BATCH", 2)
         jobs = [make_job("failed") for _ in range(5)]
         running = make_job("running")
-        staff.post(reverse("jobs:retry_failed"))
+        staff.post(reverse("jobs:bulk", args=["failed"]), {"action": "retry", "scope": "all"})
         assert set(Job.objects.filter(status="ready").values_list("pk", flat=True)) == {
             j.pk for j in jobs
         }
@@ -437,34 +491,88 @@ class TestActionLog:
 
 
 class TestBulkActions:
-    def test_retry_failed_jobs_of_one_queue(self, staff):
+    def _bulk(self, client, status, action, **data):
+        return client.post(reverse("jobs:bulk", args=[status]), {"action": action, **data})
+
+    def test_retry_the_ticked_jobs(self, staff):
+        ticked = [make_job("failed") for _ in range(2)]
+        untouched = make_job("failed")
+        response = self._bulk(staff, "failed", "retry", ids=[j.pk for j in ticked])
+        assert _messages(response) == ["2 failed jobs: will run again now, with fresh attempts."]
+        assert response["Location"] == reverse("jobs:list", args=["failed"])
+        assert set(Job.objects.filter(status="ready").values_list("pk", flat=True)) == {
+            j.pk for j in ticked
+        }
+        assert Job.objects.get(pk=untouched.pk).status == "failed"
+
+    def test_a_ticked_job_that_moved_on_is_left_alone(self, staff):
+        job = make_job("running")
+        response = self._bulk(staff, "failed", "discard", ids=[job.pk])
+        assert _messages(response) == ["0 failed jobs: discarded."]
+        assert Job.objects.filter(pk=job.pk).exists()
+
+    def test_nothing_ticked(self, staff):
+        response = self._bulk(staff, "failed", "retry")
+        assert _messages(response) == ["No jobs were ticked: nothing was done."]
+
+    def test_retry_every_failed_job_of_one_queue(self, staff):
         emails = [make_job("failed", queue="emails") for _ in range(3)]
         other = make_job("failed", queue="default")
         running = make_job("running", queue="emails")
-        response = staff.post(reverse("jobs:retry_failed"), {"queue": "emails"})
-        assert _messages(response) == ["Retrying 3 failed jobs in queue 'emails'."]
+        response = self._bulk(staff, "failed", "retry", scope="all", queue="emails")
+        assert _messages(response) == ["3 failed jobs: will run again now, with fresh attempts."]
         assert set(Job.objects.filter(status="ready").values_list("pk", flat=True)) == {
             job.pk for job in emails
         }
         assert Job.objects.get(pk=other.pk).status == "failed"
         assert Job.objects.get(pk=running.pk).status == "running"
 
-    def test_discard_every_failed_job(self, staff):
-        for queue in ("emails", "default"):
-            make_job("failed", queue=queue)
-        kept = [make_job(status) for status in ("ready", "running", "succeeded")]
-        response = staff.post(reverse("jobs:discard_failed"))
-        assert response["Location"] == reverse("jobs:list", args=["failed"])
-        assert _messages(response) == ["Discarded 2 failed jobs."]
-        assert set(Job.objects.values_list("pk", flat=True)) == {job.pk for job in kept}
+    def test_every_match_of_a_time_range(self, staff):
+        now = timezone.now()
+        recent = make_job("succeeded", finished_at=now - timedelta(minutes=2))
+        old = make_job("succeeded", finished_at=now - timedelta(hours=3))
+        self._bulk(staff, "succeeded", "discard", scope="all", range="1h")
+        assert list(Job.objects.values_list("pk", flat=True)) == [old.pk]
+        assert not Job.objects.filter(pk=recent.pk).exists()
 
-    def test_the_failed_list_offers_bulk_actions_for_its_filters(self, staff):
-        make_job("failed", queue="emails")
-        body = staff.get(reverse("jobs:list", args=["failed"]), {"queue": "emails"}).content
-        body = body.decode()
-        assert f'action="{reverse("jobs:retry_failed")}"' in body
+    def test_run_scheduled_jobs_now(self, staff):
+        job = make_job("scheduled", run_at=timezone.now() + timedelta(days=1))
+        self._bulk(staff, "scheduled", "run_now", ids=[job.pk])
+        assert Job.objects.get(pk=job.pk).status == "ready"
+
+    @pytest.mark.parametrize(
+        ("status", "action"), [("running", "discard"), ("failed", "run_now"), ("failed", "x")]
+    )
+    def test_actions_a_list_does_not_offer_are_400(self, staff, status, action):
+        job = make_job(status)
+        assert self._bulk(staff, status, action, ids=[job.pk]).status_code == 400
+        assert Job.objects.get(pk=job.pk).status == status
+
+    def test_discard_takes_delete_job(self, client, django_user_model):
+        client.force_login(staff_user(django_user_model, "op", "view_job", "change_job"))
+        job = make_job("failed")
+        response = self._bulk(client, "failed", "discard", ids=[job.pk])
+        assert response.status_code == 403
+        assert Job.objects.filter(pk=job.pk).exists()
+        body = client.get(reverse("jobs:list", args=["failed"])).content.decode()
+        assert 'value="retry"' in body and 'value="discard"' not in body
+
+    def test_the_list_offers_its_bulk_actions_and_confirms_discards(self, staff):
+        job = make_job("failed", queue="emails")
+        body = staff.get(reverse("jobs:list", args=["failed"]), {"queue": "emails"})
+        body = body.content.decode()
+        assert f'action="{reverse("jobs:bulk", args=["failed"])}"' in body
         assert '<input type="hidden" name="queue" value="emails">' in body
-        assert "data-confirm=" in body
+        assert f'name="ids" value="{job.pk}" form="bulk"' in body
+        assert "data-select-page" in body
+        # Bulk and row discards both ask first.
+        assert 'value="discard" class="jd-btn jd-btn-danger" data-confirm=' in body
+        assert body.count('data-confirm="Delete this job? This cannot be undone."') == 1
+
+    def test_a_list_of_running_jobs_has_no_boxes(self, staff):
+        make_job("running")
+        body = staff.get(reverse("jobs:list", args=["running"])).content.decode()
+        assert 'name="ids"' not in body and 'id="bulk"' not in body
 
 
 class TestPauseAndResume:
@@ -499,3 +607,32 @@ class TestPauseAndResume:
         PausedQueue.objects.create(queue="reports")
         data = json.loads(staff.get(reverse("jobs:stats")).content)
         assert [(q["queue"], q["paused"]) for q in data["queues"]] == [("reports", True)]
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        ({"v": 1, "function": "m.f", "args": [1, "a"], "kwargs": {"b": None}}, "1, 'a', b=None"),
+        (
+            {"v": 1, "job": {"__jobs__": "object", "class": "m.Job", "state": {"n": 2}}},
+            "n=2",
+        ),
+        (
+            {"v": 1, "args": [{"__jobs__": "tuple", "items": [1]}], "kwargs": {
+                "at": {"__jobs__": "datetime", "value": "2026-12-04T10:00:00+00:00"}}},
+            "(1,), at=2026-12-04T10:00:00+00:00",
+        ),
+        (
+            {"v": 1, "receiver": {"__jobs__": "model", "app": "auth", "model": "user", "pk": 3},
+             "method": "greet", "args": [], "kwargs": {}},
+            "on auth.user #3",
+        ),
+    ],
+)  # fmt: skip
+def test_arguments_read_without_decoding(payload, text):
+    assert arguments.arguments(payload) == text
+    assert arguments.summary(json.dumps(payload)) == text
+
+
+def test_a_cut_payload_is_shown_cut():
+    assert arguments.summary('{"v": 1, "args": ["' + "x" * 500, limit=20) == '{"v": 1, "args": ["…'

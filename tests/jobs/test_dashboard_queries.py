@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -56,22 +57,29 @@ class TestQueryCounts:
             admin_client.get(reverse("jobs:stats"))
 
     @pytest.mark.parametrize("status", Job.Status.values)
-    def test_lists_use_one_query_and_never_count(
+    def test_lists_use_two_queries_and_never_count(
         self, admin_client, big_table, status, django_assert_max_num_queries
     ):
+        """The page of jobs, and the filters' choices (bounded like the overview's counts);
+        the live refresh only the page."""
         url = reverse("jobs:list", args=[status])
-        with django_assert_max_num_queries(AUTH_QUERIES + 1) as captured:
+        with django_assert_max_num_queries(AUTH_QUERIES + 2) as captured:
             response = admin_client.get(url)
         assert len(response.context["page"].jobs) == queries.PAGE_SIZE
-        [page_query] = [sql for sql in _sql(captured) if "JOBS_JOB" in sql]
+        page_query, choices_query = [sql for sql in _sql(captured) if "JOBS_JOB" in sql]
         assert "COUNT(" not in page_query
         assert f"LIMIT {queries.PAGE_SIZE + 1}" in page_query
-        # The big JSON columns stay in the database.
-        assert '"PAYLOAD"' not in page_query and '"ERRORS"' not in page_query
+        # The big JSON columns stay in the database, but for the arguments' first characters.
+        assert f"{queries.PREVIEW_CHARS}" in page_query
+        assert '"ERRORS"' not in page_query and '"RESULT"' not in page_query
+        assert choices_query.count("LIMIT") == len(Job.Status.values)
+        assert "COUNT(" not in choices_query
 
         next_url = response.context["next_url"]
-        with django_assert_max_num_queries(AUTH_QUERIES + 1):
+        with django_assert_max_num_queries(AUTH_QUERIES + 2):
             admin_client.get(next_url)
+        with django_assert_max_num_queries(AUTH_QUERIES + 1):
+            admin_client.get(next_url, {"partial": "1"})
 
     def test_workers(self, admin_client, big_table, django_assert_max_num_queries):
         with django_assert_max_num_queries(AUTH_QUERIES + 2):
@@ -90,9 +98,14 @@ class TestQueryCounts:
 
         def cost(queue):
             with CaptureQueriesContext(connection) as captured:
-                admin_client.post(reverse("jobs:retry_failed"), {"queue": queue})
+                admin_client.post(
+                    reverse("jobs:bulk", args=["failed"]),
+                    {"queue": queue, "action": "retry", "scope": "all"},
+                )
             return len(captured)
 
+        # LogEntry's content type, once per process (ContentType's cache).
+        ContentType.objects.get_for_model(Job)
         make_job("failed", queue="rare")
         one = cost("rare")
         assert Job.objects.filter(status="failed", queue="emails").count() > 2
@@ -280,24 +293,37 @@ class TestOverviewPlans:
         for child in plan.get("Plans", ()):
             yield from TestOverviewPlans._pg_nodes(child)
 
+    @classmethod
+    def assert_reads_partial_indexes(cls, sql, params=None):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                assert "Seq Scan on jobs_job" not in plan, plan
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+                details = [row[3] for row in cursor.fetchall()]
+                plan = "\n".join(details)
+                assert "SCAN jobs_job" not in details, plan
+                on_jobs = [d for d in details if d.split()[1:2] == ["jobs_job"]]
+                assert on_jobs, plan
+                assert all("USING INDEX" in d or "USING COVERING INDEX" in d for d in on_jobs)
+        used = set(re.findall(r"jobs_job_\w+_idx", plan))
+        assert used and used <= cls.PARTIAL_INDEXES, plan
+
     def test_no_query_scans_the_table(self, overview_selects):
         selects, _ = overview_selects
         for sql in selects:
-            with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
-                    cursor.execute("EXPLAIN " + sql)
-                    plan = "\n".join(row[0] for row in cursor.fetchall())
-                    assert "Seq Scan on jobs_job" not in plan, plan
-                else:
-                    cursor.execute("EXPLAIN QUERY PLAN " + sql)
-                    details = [row[3] for row in cursor.fetchall()]
-                    plan = "\n".join(details)
-                    assert "SCAN jobs_job" not in details, plan
-                    on_jobs = [d for d in details if d.split()[1:2] == ["jobs_job"]]
-                    assert on_jobs, plan
-                    assert all("USING INDEX" in d or "USING COVERING INDEX" in d for d in on_jobs)
-            used = set(re.findall(r"jobs_job_\w+_idx", plan))
-            assert used and used <= self.PARTIAL_INDEXES, plan
+            self.assert_reads_partial_indexes(sql)
+
+    @pytest.mark.parametrize("status", Job.Status.values)
+    def test_list_pages_and_their_filters_read_partial_indexes(self, admin_client, history, status):
+        with CaptureQueriesContext(connection) as captured:
+            admin_client.get(reverse("jobs:list", args=[status]), {"range": "1h"})
+        selects = [q["sql"] for q in captured.captured_queries if "jobs_job" in q["sql"]]
+        assert len(selects) == 2
+        for sql in selects:
+            self.assert_reads_partial_indexes(sql)
 
     def test_each_query_reads_few_rows(self, overview_selects):
         """Run, each read of jobs_job stops at COUNT_CAP + 1 rows: 25,000 are there."""

@@ -4,10 +4,22 @@
 (function () {
   "use strict";
 
-  // Destructive forms ask first (delegated, so it survives region swaps).
+  // Destructive forms ask first (delegated, so it survives region swaps): the
+  // question is on the form, or on the button pressed when a form has several.
   document.addEventListener("submit", function (event) {
-    var question = event.target.getAttribute("data-confirm");
+    var button = event.submitter;
+    var question = (button && button.getAttribute("data-confirm")) ||
+      event.target.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  // "Tick every job on this page" ticks the rows' boxes (they belong to the
+  // bulk form above the list, through their form attribute).
+  document.addEventListener("change", function (event) {
+    if (!event.target.hasAttribute("data-select-page")) return;
+    document.querySelectorAll("input[name=ids][form=bulk]").forEach(function (box) {
+      box.checked = event.target.checked;
+    });
   });
 
   var region = document.querySelector("[data-live-url]");
@@ -30,8 +42,10 @@
   }
 
   // Never pull the page from under someone: skip a beat while they are
-  // focused on a button in the region or selecting text in it.
+  // focused on a button in the region, selecting text in it, or ticking rows.
   function busy() {
+    // Ticked rows would be lost to a refresh: a list being acted on stays put.
+    if (region.querySelector("input[name=ids]:checked")) return true;
     var active = document.activeElement;
     if (active && active !== region && region.contains(active)) return true;
     var selection = window.getSelection && window.getSelection();
