@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("stats.json", views.stats, name="stats"),
     path("workers/", views.workers, name="workers"),
+    path("task/", views.task, name="task"),
     re_path(rf"^(?P<status>{_STATUS})/$", views.job_list, name="list"),
     re_path(rf"^(?P<status>{_STATUS})/bulk/$", views.bulk_action, name="bulk"),
     path("<int:pk>/", views.job_detail, name="job"),

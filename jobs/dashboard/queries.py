@@ -618,6 +618,192 @@ def filter_choices() -> FilterChoices:
     )
 
 
+# -- one task name ----------------------------------------------------------------
+
+#: A task page reads at most this many of the newest succeeded, and of the
+#: newest failed, jobs of the last TASK_WINDOW (all tasks'), through the
+#: partial indexes, and keeps this task's among them: no index leads with
+#: the name, and this bounds the page's cost however long the history.
+TASK_SAMPLE = 10_000
+TASK_WINDOW = timedelta(days=1)
+#: Error classes shown, most frequent first.
+ERROR_GROUPS_SHOWN = 10
+
+
+@dataclass
+class ErrorGroup:
+    """Failed jobs of one task that ended with the same exception class."""
+
+    exception_class: str
+    count: int = 0
+    last_failed_at: datetime | None = None
+    last_job_id: int | None = None
+    last_message: str = ""
+
+
+@dataclass
+class TaskStats:
+    name: str
+    now: datetime
+    ready: int = 0
+    running: int = 0
+    #: Scheduled jobs of this task among the soonest COUNT_CAP scheduled jobs.
+    scheduled: int = 0
+    scheduled_capped: bool = False
+    #: The finished jobs counted below ended at or after this time.
+    since: datetime | None = None
+    #: True when TASK_SAMPLE cut the window short of TASK_WINDOW.
+    sampled: bool = False
+    succeeded: int = 0
+    failed: int = 0
+    finished_last_hour: int = 0
+    failed_last_hour: int = 0
+    durations: list[timedelta] = field(default_factory=list)
+    error_groups: list[ErrorGroup] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def success_rate(self) -> str:
+        return f"{100 * self.succeeded / self.finished:.1f} %" if self.finished else "-"
+
+    @property
+    def failure_rate(self) -> str:
+        return f"{100 * self.failed / self.finished:.1f} %" if self.finished else "-"
+
+    def _percentile(self, p: float) -> str:
+        if not self.durations:
+            return "-"
+        ordered = sorted(self.durations)
+        # Nearest rank: the smallest duration with p of them at or below it.
+        return duration(ordered[max(0, -(-len(ordered) * p // 100) - 1)])
+
+    @property
+    def p50(self) -> str:
+        return self._percentile(50)
+
+    @property
+    def p95(self) -> str:
+        return self._percentile(95)
+
+    @property
+    def window_display(self) -> str:
+        return duration(self.now - self.since) if self.since else "-"
+
+    @property
+    def scheduled_display(self) -> str:
+        return f"{self.scheduled}+" if self.scheduled_capped else str(self.scheduled)
+
+
+# Live work (ready, running) counted exactly, each on its partial index;
+# scheduled jobs pile up, so only the soonest COUNT_CAP are read, as on the
+# overview, and "scheduled_read" says whether there were more.
+_TASK_COUNTS_SQL = """
+SELECT 'ready', COUNT(*) FROM {job} WHERE status = 'ready' AND name = %(name)s
+UNION ALL
+SELECT 'running', COUNT(*) FROM {job} WHERE status = 'running' AND name = %(name)s
+UNION ALL
+SELECT 'scheduled', COUNT(*) FROM (
+       SELECT name FROM {job} WHERE status = 'scheduled'
+        ORDER BY run_at, id LIMIT %(cap)s) AS soonest WHERE name = %(name)s
+UNION ALL
+SELECT 'scheduled_read', COUNT(*) FROM (
+       SELECT id FROM {job} WHERE status = 'scheduled'
+        ORDER BY run_at, id LIMIT %(read)s) AS soonest
+"""
+
+
+# The newest TASK_SAMPLE succeeded and failed jobs of the window, each read
+# in its partial index's order, and of those the task's. (An OR of the two,
+# or a filter on the name first, would read the whole table: no index leads
+# with the name.)
+_TASK_SAMPLE_SQL = """
+SELECT * FROM (
+       SELECT id, status, locked_at, finished_at, last_error, name FROM {job}
+        WHERE status = 'succeeded' AND finished_at >= %(start)s
+        ORDER BY finished_at DESC LIMIT %(rows)s) AS succeeded
+ WHERE name = %(name)s
+UNION ALL
+SELECT * FROM (
+       SELECT id, status, locked_at, failed_at, last_error, name FROM {job}
+        WHERE status = 'failed' AND failed_at >= %(start)s
+        ORDER BY failed_at DESC LIMIT %(rows)s) AS failed
+ WHERE name = %(name)s
+"""
+
+
+def _db_time(value):
+    """A raw row's datetime, aware: SQLite's come as text, or naive."""
+    if isinstance(value, str) or (value is not None and timezone.is_naive(value)):
+        return connection.ops.convert_datetimefield_value(value, None, connection)
+    return value
+
+
+def task_stats(name: str, now: datetime | None = None) -> TaskStats:
+    """One task name's counts, rates, durations and failures, in four bounded queries."""
+    now = now or timezone.now()
+    stats = TaskStats(name=name, now=now)
+    sql = _TASK_COUNTS_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"name": name, "cap": COUNT_CAP, "read": COUNT_CAP + 1})
+        counts = dict(cursor.fetchall())
+    stats.ready, stats.running, stats.scheduled = (
+        counts["ready"], counts["running"], counts["scheduled"]
+    )  # fmt: skip
+    stats.scheduled_capped = counts["scheduled_read"] > COUNT_CAP
+
+    start = now - TASK_WINDOW
+    since = start
+    for status, column in ((Job.Status.SUCCEEDED, "finished_at"), (Job.Status.FAILED, "failed_at")):
+        # Where the newest TASK_SAMPLE rows stop: older ones are left unread.
+        edge = (
+            Job.objects.filter(status=status, **{f"{column}__gte": start})
+            .order_by(F(column).desc())
+            .values_list(column, flat=True)[TASK_SAMPLE - 1 : TASK_SAMPLE]
+        )
+        for when in edge:
+            stats.sampled = True
+            since = max(since, when)
+    stats.since = since
+    sql = _TASK_SAMPLE_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    params = {
+        "name": name,
+        "start": connection.ops.adapt_datetimefield_value(start),
+        "rows": TASK_SAMPLE,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [
+            (pk, status, _db_time(locked_at), _db_time(ended), last_error)
+            for pk, status, locked_at, ended, last_error, _name in cursor.fetchall()
+        ]
+    groups: dict[str, ErrorGroup] = {}
+    hour_ago = now - timedelta(hours=1)
+    for pk, status, locked_at, ended, last_error in rows:
+        if ended is None or ended < since:
+            continue  # the other status's sample reached further back
+        if status == Job.Status.FAILED:
+            stats.failed += 1
+            stats.failed_last_hour += ended >= hour_ago
+            exception_class, _, message = (last_error or "(no error recorded)").partition(": ")
+            group = groups.setdefault(exception_class, ErrorGroup(exception_class))
+            group.count += 1
+            if group.last_failed_at is None or ended > group.last_failed_at:
+                group.last_failed_at, group.last_job_id = ended, pk
+                group.last_message = message
+        else:
+            stats.succeeded += 1
+        stats.finished_last_hour += ended >= hour_ago
+        if locked_at is not None:
+            stats.durations.append(max(ended - locked_at, timedelta(0)))
+    stats.error_groups = sorted(groups.values(), key=lambda g: (-g.count, g.exception_class))[
+        :ERROR_GROUPS_SHOWN
+    ]
+    return stats
+
+
 # -- one job ----------------------------------------------------------------------
 
 

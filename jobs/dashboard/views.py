@@ -179,6 +179,33 @@ def job_list(request, status):
     return _page(request, "jobs/job_list.html", context)
 
 
+@staff_required
+@require_GET
+def task(request):
+    """One task name's page (``?name=``), or without a name the names to choose from."""
+    name = request.GET.get("name", "").strip()
+    if not name:
+        return _page(
+            request,
+            "jobs/tasks.html",
+            {
+                "nav": "tasks",
+                "choices": queries.filter_choices(),
+                "choice_rows": queries.CHOICE_ROWS,
+            },
+        )
+    return _page(
+        request,
+        "jobs/task.html",
+        {
+            "nav": "tasks",
+            "task": queries.task_stats(name),
+            "sample_rows": queries.TASK_SAMPLE,
+            "count_cap": queries.COUNT_CAP,
+        },
+    )
+
+
 def _parse_time(value):
     """An error entry's ISO time as a datetime, or None if it has none we can read."""
     try:

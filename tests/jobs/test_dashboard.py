@@ -28,6 +28,7 @@ PAGES = [
     ("jobs:workers", ()),
     *[("jobs:list", (status,)) for status in Job.Status.values],
     ("jobs:job", (JOB,)),
+    ("jobs:task", ()),
 ]
 #: What the action tests post: enough for every action (bulk ones act on
 #: every failed job of the emails queue, the test job's).
@@ -361,6 +362,80 @@ class TestJobPage:
 
     def test_missing_job_is_404(self, staff):
         assert staff.get(reverse("jobs:job", args=[999999])).status_code == 404
+
+
+class TestTaskPage:
+    NAME = "signupdemo.mailers.confirm"
+
+    def test_counts_rates_durations_and_throughput(self, staff):
+        now = timezone.now()
+        for seconds in (1, 2, 3, 4, 10, 20, 30, 40, 50, 100):  # ten successes
+            make_job(
+                "succeeded",
+                name=self.NAME,
+                locked_at=now - timedelta(hours=2, seconds=seconds),
+                finished_at=now - timedelta(hours=2),
+            )
+        make_job("succeeded", name=self.NAME, locked_at=now - timedelta(seconds=5), finished_at=now)
+        make_job("failed", name=self.NAME, locked_at=now - timedelta(minutes=1), failed_at=now)
+        make_job("succeeded", name="other.task", finished_at=now)
+        make_job("succeeded", name=self.NAME, finished_at=now - timedelta(days=2))  # too old
+        make_job("ready", name=self.NAME)
+        make_job("running", name=self.NAME)
+        make_job("scheduled", name=self.NAME, run_at=now + timedelta(hours=1))
+        response = staff.get(reverse("jobs:task"), {"name": self.NAME})
+        task = response.context["task"]
+        assert (task.ready, task.running, task.scheduled_display) == (1, 1, "1")
+        assert (task.succeeded, task.failed, task.finished) == (11, 1, 12)
+        assert (task.success_rate, task.failure_rate) == ("91.7 %", "8.3 %")
+        assert (task.finished_last_hour, task.failed_last_hour) == (2, 1)
+        assert (task.p50, task.p95) == ("10 s", "1 min")  # 10 s and 100 s
+        assert not task.sampled
+        body = response.content.decode()
+        assert '<span class="jd-tile-n">91.7 %</span> success rate' in body
+        assert f"?name={self.NAME}&amp;range=1d" in body
+
+    def test_failures_grouped_by_error_class(self, staff):
+        now = timezone.now()
+        for minutes, error in ((1, "SMTPError: 421"), (2, "SMTPError: 450"), (3, "KeyError: 'x'")):
+            make_job(
+                "failed",
+                name=self.NAME,
+                last_error=error,
+                failed_at=now - timedelta(minutes=minutes),
+            )
+        latest = Job.objects.get(last_error="SMTPError: 421")
+        response = staff.get(reverse("jobs:task"), {"name": self.NAME})
+        groups = response.context["task"].error_groups
+        assert [(g.exception_class, g.count) for g in groups] == [("SMTPError", 2), ("KeyError", 1)]
+        assert (groups[0].last_job_id, groups[0].last_message) == (latest.pk, "421")
+        assert reverse("jobs:job", args=[latest.pk]) in response.content.decode()
+
+    def test_the_sample_bounds_the_window(self, staff, monkeypatch):
+        monkeypatch.setattr(queries, "TASK_SAMPLE", 3)
+        now = timezone.now()
+        for minutes in range(6):
+            make_job("succeeded", name=self.NAME, finished_at=now - timedelta(minutes=minutes))
+        task = staff.get(reverse("jobs:task"), {"name": self.NAME}).context["task"]
+        assert task.sampled and task.succeeded == 3
+        assert task.since == now - timedelta(minutes=2)
+
+    def test_a_task_never_seen(self, staff):
+        response = staff.get(reverse("jobs:task"), {"name": "no.such.task"})
+        assert response.status_code == 200
+        assert response.context["task"].finished == 0
+        assert "No failures." in response.content.decode()
+
+    def test_the_task_index_links_every_name_seen(self, staff):
+        make_job("failed", name=self.NAME)
+        body = staff.get(reverse("jobs:task")).content.decode()
+        assert f'href="{reverse("jobs:task")}?name={self.NAME}"' in body
+
+    def test_list_rows_and_the_job_page_link_to_the_task(self, staff):
+        job = make_job("failed", name=self.NAME)
+        link = f'href="{reverse("jobs:task")}?name={self.NAME}"'
+        assert link in staff.get(reverse("jobs:list", args=["failed"])).content.decode()
+        assert link in staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
 
 
 class TestWorkersPage:

@@ -81,6 +81,16 @@ class TestQueryCounts:
         with django_assert_max_num_queries(AUTH_QUERIES + 1):
             admin_client.get(next_url, {"partial": "1"})
 
+    def test_task_page(self, admin_client, big_table, django_assert_max_num_queries):
+        """Live counts, two sample edges and the sample: however many jobs the task has."""
+        name = make_job().name
+        with django_assert_max_num_queries(AUTH_QUERIES + 4) as captured:
+            response = admin_client.get(reverse("jobs:task"), {"name": name})
+        assert response.context["task"].finished > 0
+        assert all("LIMIT" in sql for sql in _sql(captured) if "JOBS_JOB" in sql)
+        with django_assert_max_num_queries(AUTH_QUERIES + 1):
+            admin_client.get(reverse("jobs:task"))
+
     def test_workers(self, admin_client, big_table, django_assert_max_num_queries):
         with django_assert_max_num_queries(AUTH_QUERIES + 2):
             response = admin_client.get(reverse("jobs:workers"))
@@ -313,6 +323,16 @@ class TestOverviewPlans:
 
     def test_no_query_scans_the_table(self, overview_selects):
         selects, _ = overview_selects
+        for sql in selects:
+            self.assert_reads_partial_indexes(sql)
+
+    def test_the_task_page_reads_partial_indexes(self, admin_client, history):
+        make_job("failed", name="history")  # the fixture's history is a day old
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(reverse("jobs:task"), {"name": "history"})
+        assert response.context["task"].failed > 0
+        selects = [q["sql"] for q in captured.captured_queries if "jobs_job" in q["sql"]]
+        assert len(selects) == 4
         for sql in selects:
             self.assert_reads_partial_indexes(sql)
 
