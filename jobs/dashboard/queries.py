@@ -811,6 +811,69 @@ def pretty_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a job, as its error entry (or its row, for the last) tells it."""
+
+    number: int | str
+    outcome: str  # "failed", "succeeded" or "running"
+    worker: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exception_class: str = ""
+    message: str = ""
+    traceback: str = ""
+    duration: timedelta | None = None
+
+    @property
+    def duration_display(self) -> str:
+        return duration(self.duration) if self.duration is not None else ""
+
+
+def _parse_time(value) -> datetime | None:
+    """An error entry's ISO time, or None if it has none we can read."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def attempts(job: Job, now: datetime) -> list[Attempt]:
+    """The job's attempts that are on record, newest first: its kept errors, and the
+    attempt that succeeded or runs now. (Entries written before errors carried
+    ``started_at`` have no run time.)"""
+    found = []
+    for i, error in enumerate(job.errors):
+        started, ended = _parse_time(error.get("started_at")), _parse_time(error.get("at"))
+        found.append(
+            Attempt(
+                number=error.get("attempt") or i + 1,
+                outcome="failed",
+                worker=error.get("worker") or "",
+                started_at=started,
+                ended_at=ended,
+                exception_class=error.get("exception_class", ""),
+                message=error.get("message", ""),
+                traceback=error.get("traceback", ""),
+                duration=max(ended - started, timedelta(0)) if started and ended else None,
+            )
+        )
+    if job.status in (Job.Status.SUCCEEDED, Job.Status.RUNNING):
+        ended = job.finished_at if job.status == Job.Status.SUCCEEDED else None
+        started = job.locked_at
+        found.append(
+            Attempt(
+                number=job.attempts or len(found) + 1,
+                outcome=job.status,
+                worker=job.locked_by,
+                started_at=started,
+                ended_at=ended,
+                duration=max((ended or now) - started, timedelta(0)) if started else None,
+            )
+        )
+    return found[::-1]
+
+
 # -- workers ----------------------------------------------------------------------
 
 

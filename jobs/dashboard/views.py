@@ -5,7 +5,7 @@ page's script fetches every few seconds; without JavaScript the pages are
 complete and every action is an ordinary POST form.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -21,8 +21,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from ..conf import jobs_settings
 from ..models import Job, PausedQueue
-from . import actions, queries
+from . import actions, arguments, queries
 
 #: Seconds between live refreshes of a page's live region.
 REFRESH_SECONDS = 3
@@ -206,32 +207,27 @@ def task(request):
     )
 
 
-def _parse_time(value):
-    """An error entry's ISO time as a datetime, or None if it has none we can read."""
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-
-
 @staff_required
 @require_GET
 def job_detail(request, pk):
     job = get_object_or_404(Job, pk=pk)
-    errors = [
-        {**error, "number": len(job.errors) - i, "at_time": _parse_time(error.get("at"))}
-        for i, error in enumerate(reversed(job.errors))
-    ]
     return _page(
         request,
         "jobs/job_detail.html",
         {
             "nav": job.status,
             "job": job,
+            "call": arguments.arguments(job.payload),
             "payload": queries.pretty_json(job.payload),
             "result": queries.pretty_json(job.result) if job.result is not None else None,
-            "errors": errors,
+            "attempts": queries.attempts(job, timezone.now()),
+            "max_attempts": job.max_attempts or jobs_settings().MAX_ATTEMPTS,
+            "forgotten_errors": max(job.error_count - len(job.errors), 0),
+            "errors_kept": Job.ERRORS_KEPT,
             "history": actions.history(job.pk),
+            "can_retry": job.status == Job.Status.FAILED
+            or (job.status in Job.WAITING and job.attempts > 0),
+            "can_reschedule": job.status in (Job.Status.FAILED, *Job.WAITING),
         },
     )
 
@@ -297,6 +293,32 @@ discard_job = _one_job_action(
     refused="Job {pk} was not discarded: it is running; its worker owns it until it finishes.",
     fallback_to_list=True,
 )
+
+
+def _chosen_time(request) -> datetime:
+    """The reschedule form's time: the browser's UTC instant (its script fills
+    ``run_at_utc`` from the local time picked), else the typed time, read as
+    UTC unless it names its offset."""
+    text = request.POST.get("run_at_utc", "").strip() or request.POST.get("run_at", "").strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadRequest(f"Not a time: {text!r}. Use YYYY-MM-DDTHH:MM.") from exc
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+@staff_required(permission="jobs.change_job")
+@require_POST
+def reschedule_job(request, pk):
+    run_at = _chosen_time(request)
+    if actions.reschedule(pk, run_at, request.user):
+        when = run_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        messages.success(request, f"Job {pk} will run at {when}.")
+    else:
+        messages.warning(
+            request, f"Job {pk} was not rescheduled: only failed or waiting jobs can be."
+        )
+    return _back(request, reverse("jobs:job", args=[pk]))
 
 
 #: How a bulk action's outcome reads.

@@ -1,7 +1,7 @@
 """The dashboard: who may see it, what each page shows, and what each action does."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -16,7 +16,7 @@ from django.utils import timezone
 from jobs.claiming import claim_due_jobs
 from jobs.dashboard import actions, arguments, queries
 from jobs.models import Job, PausedQueue, Worker
-from tests.jobs.jobrows import make_job
+from tests.jobs.jobrows import error_entry, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +32,12 @@ PAGES = [
 ]
 #: What the action tests post: enough for every action (bulk ones act on
 #: every failed job of the emails queue, the test job's).
-FORM = {"queue": "emails", "action": "retry", "scope": "all"}
+FORM = {"queue": "emails", "action": "retry", "scope": "all", "run_at": "2030-01-01T09:00"}
 ACTIONS = [
     ("jobs:retry", (JOB,)),
     ("jobs:run_now", (JOB,)),
     ("jobs:discard", (JOB,)),
+    ("jobs:reschedule", (JOB,)),
     ("jobs:bulk", ("failed",)),
     ("jobs:pause", ()),
     ("jobs:resume", ()),
@@ -334,13 +335,60 @@ class TestJobPage:
         job = make_job("failed", payload={"kwargs": {"to": "ada@example.com"}})
         body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
         assert "{\n  &quot;kwargs&quot;: {\n    &quot;to&quot;: &quot;ada@example.com&quot;" in body
-        assert "Errors (3)" in body
+        assert "Attempts (3 of 25)" in body
         assert body.count("Traceback (most recent call last):") == 3
-        assert '<details class="jd-error-entry" id="error-3" open>' in body
-        assert "Attempts</dt><dd>3 (default maximum)" in body
+        assert '<details class="jd-error-entry" id="attempt-3" open>' in body
+        assert "Attempts</dt><dd>3 of 25 <span class=\"jd-muted\">(JOBS['MAX_ATTEMPTS'])" in body
         for action in ("jobs:retry", "jobs:discard"):
             assert f'action="{reverse(action, args=[job.pk])}"' in body
         assert reverse("jobs:run_now", args=[job.pk]) not in body
+
+    def test_arguments_read_as_a_call(self, staff):
+        job = make_job(
+            "ready", payload={"v": 1, "function": "m.f", "args": ["ada"], "kwargs": {"n": 2}}
+        )
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "&#x27;ada&#x27;, n=2</pre>" in body
+        assert "The payload, as stored (JSON)" in body
+
+    def test_attempts_against_the_jobs_own_maximum(self, staff):
+        job = make_job("failed", max_attempts=3)
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "Attempts (3 of 3)" in body and "Attempts</dt><dd>3 of 3;" in body
+
+    def test_every_attempt_with_its_run_time_worker_and_error(self, staff):
+        now = timezone.now()
+        errors = [
+            {**error_entry(attempt=n, message=f"try {n}", at=now - timedelta(minutes=10 - n),
+                           worker=f"w{n}"),
+             "started_at": (now - timedelta(minutes=10 - n, seconds=7)).isoformat()}
+            for n in (1, 2)
+        ]  # fmt: skip
+        job = make_job(
+            "succeeded", attempts=3, errors=errors, error_count=2, locked_by="w3",
+            locked_at=now - timedelta(seconds=30), finished_at=now,
+        )  # fmt: skip
+        response = staff.get(reverse("jobs:job", args=[job.pk]))
+        found = response.context["attempts"]
+        assert [(a.number, a.outcome, a.worker, a.duration_display) for a in found] == [
+            (3, "succeeded", "w3", "30 s"),
+            (2, "failed", "w2", "7.0 s"),
+            (1, "failed", "w1", "7.0 s"),
+        ]
+        body = response.content.decode()
+        assert "RuntimeError: try 2" in body and "<code>w2</code>" in body
+
+    def test_errors_no_longer_kept_are_counted(self, staff):
+        job = make_job("failed", error_count=14)
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "11 earlier failed attempts not shown" in body
+
+    def test_actions_say_what_they_do(self, staff):
+        job = make_job("scheduled", attempts=2, run_at=timezone.now() + timedelta(hours=1))
+        body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        assert "Due now, with its attempts counted from zero" in body
+        assert "Due now instead of at its time; the 2 attempts so far still count." in body
+        assert f'action="{reverse("jobs:reschedule", args=[job.pk])}"' in body
 
     def test_a_scheduled_job_can_run_now(self, staff):
         job = make_job("scheduled", run_at=timezone.now() + timedelta(hours=2))
@@ -358,7 +406,7 @@ class TestJobPage:
         job = make_job("succeeded", result={"sent": 2})
         body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
         assert "&quot;sent&quot;: 2" in body
-        assert "No errors." in body
+        assert '<span class="jd-badge jd-badge-succeeded">succeeded</span>' in body
 
     def test_missing_job_is_404(self, staff):
         assert staff.get(reverse("jobs:job", args=[999999])).status_code == 404
@@ -563,6 +611,45 @@ class TestActionLog:
         }
         assert sorted(int(e.object_id) for e in LogEntry.objects.all()) == [j.pk for j in jobs]
         assert Job.objects.get(pk=running.pk).status == "running"
+
+
+class TestReschedule:
+    def _reschedule(self, client, job, **data):
+        return client.post(reverse("jobs:reschedule", args=[job.pk]), data)
+
+    def test_a_waiting_job_keeps_its_attempts(self, staff):
+        job = make_job("ready", attempts=2)
+        response = self._reschedule(staff, job, run_at_utc="2030-01-01T08:00:00.000Z")
+        assert _messages(response) == [f"Job {job.pk} will run at 2030-01-01 08:00:00 UTC."]
+        job.refresh_from_db()
+        assert (job.status, job.attempts) == ("scheduled", 2)
+        assert job.run_at == datetime(2030, 1, 1, 8, tzinfo=UTC)
+        [entry] = LogEntry.objects.all()
+        assert "Rescheduled from the jobs dashboard to 2030-01-01T08:00:00+00:00." in str(entry)
+
+    def test_a_failed_job_starts_afresh_and_a_past_time_is_due_now(self, staff):
+        job = make_job("failed")
+        self._reschedule(staff, job, run_at="2020-01-01T00:00")  # no offset: UTC
+        job.refresh_from_db()
+        assert (job.status, job.attempts, job.failed_at) == ("ready", 0, None)
+        assert job.run_at == datetime(2020, 1, 1, tzinfo=UTC)
+
+    def test_a_typed_offset_is_kept(self, staff):
+        job = make_job("scheduled", run_at=timezone.now())
+        self._reschedule(staff, job, run_at="2030-01-01T10:00+02:00")
+        assert Job.objects.get(pk=job.pk).run_at == datetime(2030, 1, 1, 8, tzinfo=UTC)
+
+    @pytest.mark.parametrize("status", ["running", "succeeded"])
+    def test_running_and_succeeded_jobs_are_left_alone(self, staff, status):
+        job = make_job(status)
+        before = Job.objects.values().get(pk=job.pk)
+        response = self._reschedule(staff, job, run_at="2030-01-01T10:00")
+        assert "was not rescheduled" in _messages(response)[0]
+        assert Job.objects.values().get(pk=job.pk) == before
+
+    def test_not_a_time_is_400(self, staff):
+        job = make_job("ready")
+        assert self._reschedule(staff, job, run_at="tomorrow").status_code == 400
 
 
 class TestBulkActions:

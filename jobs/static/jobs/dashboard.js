@@ -13,6 +13,14 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // A time picked in the browser's zone goes to the server as a UTC instant.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-local-time") || event.defaultPrevented) return;
+    var picked = new Date(form.elements.run_at.value);
+    if (!isNaN(picked.getTime())) form.elements.run_at_utc.value = picked.toISOString();
+  });
+
   // "Tick every job on this page" ticks the rows' boxes (they belong to the
   // bulk form above the list, through their form attribute).
   document.addEventListener("change", function (event) {
