@@ -883,10 +883,23 @@ class WorkerRow:
     stale: bool
     jobs: list[Job]
     heartbeat_age: timedelta
+    #: Jobs that ended on this worker, succeeded or failed (for good), since it
+    #: started; "n+" when WORKER_SAMPLE cut the count short.
+    succeeded: int = 0
+    failed: int = 0
+    capped: frozenset[str] = frozenset()
 
     @property
     def heartbeat_age_display(self) -> str:
         return duration(self.heartbeat_age)
+
+    @property
+    def succeeded_display(self) -> str:
+        return f"{self.succeeded}+" if "succeeded" in self.capped else str(self.succeeded)
+
+    @property
+    def failed_display(self) -> str:
+        return f"{self.failed}+" if "failed" in self.capped else str(self.failed)
 
 
 @dataclass(frozen=True)
@@ -896,14 +909,48 @@ class WorkerList:
     #: the next live worker gives them back after HEARTBEAT_TIMEOUT.
     orphaned_jobs: list[Job]
     heartbeat_timeout: float
+    sample: int = 0
 
 
 #: More running jobs than this is a sign of trouble, not a page to render.
 MAX_RUNNING_SHOWN = 500
+#: The workers' finished jobs are counted over at most this many of the newest
+#: succeeded, and failed, jobs since the oldest worker started.
+WORKER_SAMPLE = TASK_SAMPLE
+
+# A worker's name is unique to its process, so every job that ended with its
+# name in locked_by ended since it started: the time bound only stops the read.
+_WORKER_COUNTS_SQL = """
+SELECT 'succeeded', locked_by, COUNT(*) FROM (
+       SELECT locked_by FROM {job} WHERE status = 'succeeded' AND finished_at >= %(since)s
+        ORDER BY finished_at DESC LIMIT %(rows)s) AS succeeded GROUP BY locked_by
+UNION ALL
+SELECT 'failed', locked_by, COUNT(*) FROM (
+       SELECT locked_by FROM {job} WHERE status = 'failed' AND failed_at >= %(since)s
+        ORDER BY failed_at DESC LIMIT %(rows)s) AS failed GROUP BY locked_by
+"""
+
+
+def _worker_counts(since: datetime) -> tuple[dict, frozenset[str]]:
+    """{(status, worker name): jobs}, and which statuses' samples were cut short."""
+    sql = _WORKER_COUNTS_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    params = {
+        "since": connection.ops.adapt_datetimefield_value(since),
+        "rows": WORKER_SAMPLE + 1,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    counts = {(status, name): n for status, name, n in rows}
+    read = {
+        status: sum(n for (s, _), n in counts.items() if s == status)
+        for status in ("succeeded", "failed")
+    }
+    return counts, frozenset(status for status, n in read.items() if n > WORKER_SAMPLE)
 
 
 def workers(now: datetime | None = None) -> WorkerList:
-    """Every worker row with its current jobs, in two queries."""
+    """Every worker row with its current jobs and the jobs it finished, in three queries."""
     now = now or timezone.now()
     timeout = jobs_settings().HEARTBEAT_TIMEOUT
     cutoff = now - timedelta(seconds=timeout)
@@ -915,17 +962,26 @@ def workers(now: datetime | None = None) -> WorkerList:
     by_worker: dict[str, list[Job]] = {}
     for job in running:
         by_worker.setdefault(job.locked_by, []).append(job)
+    found = list(Worker.objects.order_by("hostname", "started_at", "name"))
+    counts, capped = (
+        _worker_counts(min(w.started_at for w in found)) if found else ({}, frozenset())
+    )
     rows = [
         WorkerRow(
             worker=worker,
             stale=worker.last_heartbeat_at < cutoff,
             jobs=by_worker.pop(worker.name, []),
             heartbeat_age=max(now - worker.last_heartbeat_at, timedelta(0)),
+            succeeded=counts.get(("succeeded", worker.name), 0),
+            failed=counts.get(("failed", worker.name), 0),
+            capped=capped,
         )
-        for worker in Worker.objects.order_by("hostname", "started_at", "name")
+        for worker in found
     ]
     orphaned = [job for jobs in by_worker.values() for job in jobs]
-    return WorkerList(workers=rows, orphaned_jobs=orphaned, heartbeat_timeout=timeout)
+    return WorkerList(
+        workers=rows, orphaned_jobs=orphaned, heartbeat_timeout=timeout, sample=WORKER_SAMPLE
+    )
 
 
 # -- formatting -------------------------------------------------------------------

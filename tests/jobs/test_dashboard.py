@@ -501,6 +501,9 @@ class TestWorkersPage:
             last_heartbeat_at=now - timedelta(minutes=5),
         )
         mine = make_job("running", locked_by="web.1:7:aaa", name="signupdemo.mailers.confirm")
+        for status in ("succeeded", "succeeded", "failed"):
+            make_job(status, locked_by="web.1:7:aaa")
+        make_job("succeeded", locked_by="web.2:8:bbb", finished_at=now - timedelta(days=2))
         orphan = make_job("running", locked_by="gone:9:ccc")
         response = staff.get(reverse("jobs:workers"))
         body = response.content.decode()
@@ -508,9 +511,21 @@ class TestWorkersPage:
         assert (live.stale, stale.stale) == (False, True)
         assert [job.pk for job in live.jobs] == [mine.pk]
         assert "1 of 4" in body and "signupdemo.mailers.confirm" in body
+        assert (live.succeeded_display, live.failed_display) == ("2", "1")
+        # Before the oldest worker started: not read.
+        assert (stale.succeeded, stale.failed) == (0, 0)
+        assert "host <code>web.1</code>, process 7" in body
         assert '<tr class="jd-row-stale">' in body
         assert "Running jobs without a worker" in body
         assert reverse("jobs:job", args=[orphan.pk]) in body
+
+    def test_counts_cut_short_say_so(self, staff, monkeypatch):
+        monkeypatch.setattr(queries, "WORKER_SAMPLE", 2)
+        Worker.objects.create(name="w:1:a", hostname="w", pid=1)
+        for _ in range(3):
+            make_job("succeeded", locked_by="w:1:a")
+        [row] = staff.get(reverse("jobs:workers")).context["workers"].workers
+        assert (row.succeeded_display, row.failed_display) == ("3+", "0")
 
     def test_none(self, staff):
         assert "No workers are running" in staff.get(reverse("jobs:workers")).content.decode()

@@ -92,7 +92,8 @@ class TestQueryCounts:
             admin_client.get(reverse("jobs:task"))
 
     def test_workers(self, admin_client, big_table, django_assert_max_num_queries):
-        with django_assert_max_num_queries(AUTH_QUERIES + 2):
+        # The running jobs, the workers, and what they finished (bounded).
+        with django_assert_max_num_queries(AUTH_QUERIES + 3):
             response = admin_client.get(reverse("jobs:workers"))
         assert len(response.context["workers"].workers) == 5
 
@@ -323,6 +324,15 @@ class TestOverviewPlans:
 
     def test_no_query_scans_the_table(self, overview_selects):
         selects, _ = overview_selects
+        for sql in selects:
+            self.assert_reads_partial_indexes(sql)
+
+    def test_the_workers_page_reads_partial_indexes(self, admin_client, history):
+        Worker.objects.create(name="host:1:abc", hostname="host", pid=1)
+        with CaptureQueriesContext(connection) as captured:
+            admin_client.get(reverse("jobs:workers"))
+        selects = [q["sql"] for q in captured.captured_queries if "jobs_job" in q["sql"]]
+        assert len(selects) == 2
         for sql in selects:
             self.assert_reads_partial_indexes(sql)
 
