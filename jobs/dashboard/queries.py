@@ -326,6 +326,32 @@ class BarChart:
     peak: int
     total: int
     failed: int
+    #: The value of the top of the chart: the peak rounded up to 1, 2 or 5
+    #: times a power of ten, so that the scale reads at a glance (at least 1,
+    #: so that an empty chart still has a scale).
+    scale_max: int = 1
+    #: The first and last minutes shown, for the time axis.
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def scale_mid(self) -> str:
+        half = self.scale_max / 2
+        return f"{half:g}"
+
+    @property
+    def mid(self) -> datetime | None:
+        return self.start + (self.end - self.start) / 2 if self.start and self.end else None
+
+    @staticmethod
+    def nice_ceiling(n: int) -> int:
+        """The smallest of 1, 2, 5, 10, 20, 50, ... at least ``n``."""
+        step = 1
+        while True:
+            for m in (1, 2, 5):
+                if step * m >= n:
+                    return step * m
+            step *= 10
 
     @property
     def summary(self) -> str:
@@ -339,8 +365,9 @@ class BarChart:
     def build(cls, succeeded, failed, now=None, width=300, height=48) -> "BarChart":
         totals = [s + f for s, f in zip(succeeded, failed, strict=True)]
         peak = max(totals, default=0)
+        scale_max = cls.nice_ceiling(max(peak, 1))
         slot = width / max(len(totals), 1)
-        scale = (height - 2) / peak if peak else 0
+        scale = height / scale_max
         start = chart_start(now) if now else None
         bars = []
         for i, (s, f) in enumerate(zip(succeeded, failed, strict=True)):
@@ -366,6 +393,9 @@ class BarChart:
             peak=peak,
             total=sum(totals),
             failed=sum(failed),
+            scale_max=scale_max,
+            start=start,
+            end=start + timedelta(minutes=len(totals) - 1) if start else None,
         )
 
 

@@ -210,6 +210,41 @@ class TestOverviewNumbers:
         assert last.failed_y + last.failed_height == chart.height
         assert last.succeeded_y + last.succeeded_height == pytest.approx(last.failed_y)
 
+    def test_the_chart_has_a_scale_and_a_time_axis(self, admin_client):
+        make_job("succeeded", now=FROZEN - timedelta(seconds=5))
+        for _ in range(2):
+            make_job("failed", now=FROZEN - timedelta(minutes=30))
+        chart = queries.overview().total.chart
+        assert (chart.peak, chart.scale_max, chart.scale_mid) == (2, 2, "1")
+        assert chart.start == datetime(2026, 11, 29, 11, 31, tzinfo=UTC)
+        assert chart.end == datetime(2026, 11, 29, 12, 30, tzinfo=UTC)
+        tallest = max(chart.bars, key=lambda bar: bar.failed_height)
+        assert tallest.failed_height == chart.height  # the peak reaches the scale's top
+        body = admin_client.get(reverse("jobs:overview")).content.decode()
+        assert '<div class="jd-chart-y" aria-hidden="true"><span>2</span><span>1</span>' in body
+        assert "data-clock>11:31 UTC</time>" in body and "<span>now</span>" in body
+
+    def test_a_new_install_has_a_scale_and_says_why_the_chart_is_empty(self, admin_client):
+        chart = queries.overview().total.chart
+        assert (chart.peak, chart.scale_max) == (0, 1)
+        body = admin_client.get(reverse("jobs:overview")).content.decode()
+        assert "No job finished in the last hour" in body
+
+    @pytest.mark.parametrize(
+        ("peak", "top"), [(0, 1), (1, 1), (3, 5), (7, 10), (11, 20), (240, 500)]
+    )
+    def test_nice_scale(self, peak, top):
+        assert queries.BarChart.nice_ceiling(peak) == top
+
+    def test_times_read_as_on_the_site(self, admin_client):
+        job = make_job("failed", now=FROZEN)
+        body = admin_client.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        # The server's UTC, which the page's script repaints in local time with its zone.
+        assert (
+            '<time datetime="2026-11-29T12:30:30+00:00" data-time>Nov 29, 12:30:30 UTC</time>'
+            in body
+        )
+
     def test_latency_is_the_oldest_due_jobs_wait(self):
         make_job("ready", queue="emails", run_at=FROZEN - timedelta(minutes=3))
         make_job("ready", queue="emails", run_at=FROZEN - timedelta(seconds=4))

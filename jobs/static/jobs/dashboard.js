@@ -30,6 +30,45 @@
     });
   });
 
+  // Times read as on the rest of the site: the visitor's local time with its
+  // zone, and how long ago or how soon. The server writes UTC, readable
+  // without JavaScript; this repaints it, and keeps the relative part ticking.
+  var FORMAT = {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short"
+  };
+
+  function relative(date) {
+    var seconds = Math.round((date.getTime() - Date.now()) / 1000);
+    var abs = Math.abs(seconds);
+    if (abs < 2) return "now";
+    var text;
+    if (abs < 90) text = abs + " s";
+    else if (abs < 90 * 60) text = Math.round(abs / 60) + " min";
+    else if (abs < 36 * 3600) text = Math.round(abs / 3600) + " h";
+    else text = Math.round(abs / 86400) + " days";
+    return seconds > 0 ? "in " + text : text + " ago";
+  }
+
+  function paintTimes(root) {
+    root.querySelectorAll("time[data-time]").forEach(function (node) {
+      var date = new Date(node.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      node.textContent = date.toLocaleString([], FORMAT) + " (" + relative(date) + ")";
+      node.title = date.toString();
+    });
+    // A chart's time axis: the local clock time only.
+    root.querySelectorAll("time[data-clock]").forEach(function (node) {
+      var date = new Date(node.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      node.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      node.title = date.toString();
+    });
+  }
+
+  paintTimes(document);
+  window.setInterval(function () { paintTimes(document); }, 1000);
+
   var region = document.querySelector("[data-live-url]");
   if (!region || !window.fetch) return;
   var url = region.getAttribute("data-live-url");
@@ -66,8 +105,13 @@
     });
   }
 
+  // Compared with the last fragment fetched, not with the region, whose
+  // times have been repainted since.
+  var lastHtml = null;
+
   function swap(html) {
-    if (html === region.innerHTML) return;
+    if (html === lastHtml) return;
+    lastHtml = html;
     var open = openDetails();
     var closed = Array.prototype.map.call(region.querySelectorAll("details[id]:not([open])"), function (d) {
       return d.id;
@@ -75,6 +119,7 @@
     region.innerHTML = html;
     open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
     closed.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = false; });
+    paintTimes(region);
   }
 
   function refresh() {
