@@ -720,6 +720,9 @@ class TaskStats:
 
     @property
     def window_display(self) -> str:
+        """The window, "day", or how far back the sample reached when it was cut short."""
+        if not self.sampled:
+            return "day"
         return duration(self.now - self.since) if self.since else "-"
 
     @property

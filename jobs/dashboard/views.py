@@ -59,6 +59,13 @@ def staff_required(view=None, *, permission: str = "jobs.view_job"):
     return never_cache(wrapper)
 
 
+def _reverse_or_none(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
 def _page(request, template: str, context: dict) -> HttpResponse:
     """The whole page, or only its live region when the page script asks."""
     live = template.replace("jobs/", "jobs/_", 1)
@@ -70,15 +77,14 @@ def _page(request, template: str, context: dict) -> HttpResponse:
     if request.GET.get("partial"):
         return render(request, live, context)
     query["partial"] = "1"
-    try:
-        admin_url = reverse("admin:jobs_job_changelist")
-    except NoReverseMatch:
-        admin_url = None
     context = {
+        "admin_url": _reverse_or_none("admin:jobs_job_changelist"),
+        # The site's own log-out view if it names one "logout", else the admin's.
+        "logout_url": _reverse_or_none("logout") or _reverse_or_none("admin:logout"),
+        "site_url": "/",
         "live_template": live,
         "live_url": f"{request.path}?{query.urlencode()}",
         "refresh_seconds": REFRESH_SECONDS,
-        "admin_url": admin_url,
         "statuses": Job.Status,
         **context,
     }

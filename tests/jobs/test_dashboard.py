@@ -154,8 +154,9 @@ class TestPermissions:
     def test_view_only_staff_get_no_action_buttons(self, viewer, job, name, args):
         make_job("scheduled", run_at=timezone.now() + timedelta(hours=1), queue="emails")
         body = viewer.get(_url(name, args, job)).content.decode()
-        assert 'class="jd-inline-form"' not in body
-        assert 'method="post"' not in body
+        main = body.split('<main id="main"', 1)[-1]  # the header's log-out form aside
+        assert 'class="jd-inline-form"' not in main
+        assert 'method="post"' not in main
 
     def test_changing_and_deleting_are_separate_permissions(self, client, django_user_model):
         client.force_login(staff_user(django_user_model, "operator", "view_job", "change_job"))
@@ -191,6 +192,12 @@ class TestPermissions:
         assert f'name="csrfmiddlewaretoken" value="{token}"' in page.content.decode()
         assert browser.post(url, {"csrfmiddlewaretoken": str(token)}).status_code == 302
         assert Job.objects.get(pk=job.pk).status == "ready"
+
+    def test_a_way_back_to_the_site_and_to_log_out(self, staff):
+        body = staff.get(reverse("jobs:overview")).content.decode()
+        assert '<a href="/">← Back to the site</a>' in body
+        assert f'<form method="post" action="{reverse("logout")}"' in body
+        assert 'aria-label="Log out staff">Log out</button>' in body
 
     def test_responses_are_not_cached(self, staff):
         response = staff.get(reverse("jobs:overview"))
@@ -240,7 +247,7 @@ class TestOverview:
         response = staff.get(reverse("jobs:overview"), {"partial": "1"})
         body = response.content.decode()
         assert "<html" not in body
-        assert "<code>emails</code>" in body
+        assert '<code class="jd-label">emails</code>' in body
         # Action forms in a fragment come back to the page, not to the fragment.
         assert 'name="next" value="/jobs/"' in body
 
