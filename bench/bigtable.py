@@ -16,6 +16,7 @@ from django.utils import timezone
 
 import jobs
 from jobs.claiming import claim_due_jobs
+from jobs.dashboard import queries as dashboard
 from jobs.models import Job
 
 from .context import BenchContext, analyze, empty_job_table, progress
@@ -128,6 +129,34 @@ def explain_claim() -> str:
     return plan
 
 
+#: The dashboard's reads, by page: what a page costs the database, without
+#: rendering. Each must cost on the big table what it costs on a small one.
+DASHBOARD_PAGES = {
+    "overview": lambda: dashboard.overview(),
+    "failed list, first page": lambda: dashboard.job_page(Job.Status.FAILED),
+    "failed list, a task's last hour": lambda: dashboard.job_page(
+        Job.Status.FAILED, name="NoopJob", time_range="1h"
+    ),
+    "list filters' choices": lambda: dashboard.filter_choices(),
+    "a task's page": lambda: dashboard.task_stats("bench.targets.NoopJob"),
+    "workers": lambda: dashboard.workers(),
+}
+
+
+def time_dashboard(repetitions: int) -> dict[str, float]:
+    """Median milliseconds of each dashboard page's reads."""
+    medians = {}
+    for page, read in DASHBOARD_PAGES.items():
+        read()  # warm
+        times = []
+        for _ in range(repetitions):
+            started = time.perf_counter()
+            read()
+            times.append((time.perf_counter() - started) * 1000)
+        medians[page] = median(times)
+    return medians
+
+
 def run(ctx: BenchContext) -> list[Figure]:
     finished = ctx.size(1_000_000, 100_000)
     future = ctx.size(100_000, 10_000)
@@ -148,6 +177,11 @@ def run(ctx: BenchContext) -> list[Figure]:
     big_runs = [median(time_claims(repetitions)) for _ in range(ctx.runs)]
     plan = explain_claim()
     progress(f"claim on the big table: {median(big_runs):.2f} ms")
+    pages = [time_dashboard(ctx.size(20, 5)) for _ in range(ctx.runs)]
+    progress(
+        "dashboard reads: "
+        + ", ".join(f"{p} {median([r[p] for r in pages]):.1f} ms" for p in DASHBOARD_PAGES)
+    )
     empty_job_table()
     ratios = [big / empty for empty, big in zip(empty_runs, big_runs, strict=True)]
     each = f"median of {repetitions} claims per run"
@@ -162,4 +196,16 @@ def run(ctx: BenchContext) -> list[Figure]:
             extra={"plan": plan},
         ),
         Figure(5, "big table ÷ empty table", "x", ratios, goal="claim_ratio"),
+        *[
+            Figure(
+                5,
+                f"dashboard: {page}, same table",
+                "ms",
+                [run[page] for run in pages],
+                # The overview is today's page, the bound the others keep to.
+                goal=None if page == "overview" else "dashboard_page",
+                note="its queries, without rendering",
+            )
+            for page in DASHBOARD_PAGES
+        ],
     ]

@@ -654,7 +654,7 @@ def filter_choices() -> FilterChoices:
 #: newest failed, jobs of the last TASK_WINDOW (all tasks'), through the
 #: partial indexes, and keeps this task's among them: no index leads with
 #: the name, and this bounds the page's cost however long the history.
-TASK_SAMPLE = 10_000
+TASK_SAMPLE = 2_000
 TASK_WINDOW = timedelta(days=1)
 #: Error classes shown, most frequent first.
 ERROR_GROUPS_SHOWN = 10
