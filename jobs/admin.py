@@ -133,7 +133,7 @@ class JobAdmin(ReadOnlyAdmin):
         selected = queryset.count()
         # The dashboard's path: locked in batches and logged, so the job's
         # history shows admin actions too.
-        affected = apply(VERBS[verb], queryset, request.user)
+        affected = apply(VERBS[verb], queryset, request.user, via="the admin")
         message = f"{_plural(affected)}: {outcome}."
         if affected < selected:
             message += f" {_plural(selected - affected)} left alone (running, or not eligible)."

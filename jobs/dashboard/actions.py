@@ -31,7 +31,7 @@ class Verb:
     statuses: tuple[str, ...]
     permission: str
     flag: int
-    #: The LogEntry's change message.
+    #: The LogEntry's change message; {via} names where the action was taken.
     message: str
 
 
@@ -43,28 +43,29 @@ VERBS = {
             (Job.Status.FAILED, *Job.WAITING),
             "jobs.change_job",
             CHANGE,
-            "Retried from the jobs dashboard: due now, attempts reset.",
+            "Retried from {via}: due now, attempts reset.",
         ),
         Verb(
             "run_now",
             Job.WAITING,
             "jobs.change_job",
             CHANGE,
-            "Run now from the jobs dashboard: due now, attempts kept.",
+            "Run now from {via}: due now, attempts kept.",
         ),
         Verb(
             "discard",
             tuple(s for s in Job.Status.values if s != Job.Status.RUNNING),
             "jobs.delete_job",
             DELETION,
-            "Discarded from the jobs dashboard.",
+            "Discarded from {via}.",
         ),
     )
 }
 
 
-def apply(verb: Verb, jobs, user) -> int:
+def apply(verb: Verb, jobs, user, via: str = "the jobs dashboard") -> int:
     """Apply ``verb`` to the jobs of ``jobs`` it may change; log each; return how many."""
+    message = verb.message.format(via=via)
     eligible = jobs.filter(status__in=verb.statuses).order_by("pk").only("id", "name", "status")
     done, after = 0, 0
     while True:
@@ -74,7 +75,7 @@ def apply(verb: Verb, jobs, user) -> int:
                 return done
             after = batch[-1].pk
             # Logged first: a discarded job's entry still names it.
-            LogEntry.objects.log_actions(user.pk, batch, verb.flag, verb.message)
+            LogEntry.objects.log_actions(user.pk, batch, verb.flag, message)
             done += getattr(Job.objects.filter(pk__in=[job.pk for job in batch]), verb.name)()
         if len(batch) < BATCH:
             return done
