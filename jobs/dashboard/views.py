@@ -363,7 +363,13 @@ def bulk_action(request, status):
         jobs = Job.objects.filter(status=status, pk__in=ids)
     n = actions.apply(verb, jobs, request.user)
     jobs_word = f"{n} {Job.Status(status).label.lower()} job{'s' if n != 1 else ''}"
-    messages.success(request, f"{jobs_word}: {_BULK_DONE[name]}.")
+    message = f"{jobs_word}: {_BULK_DONE[name]}."
+    if n >= actions.REQUEST_LIMIT and actions.eligible(verb, jobs).exists():
+        message += (
+            f" It stopped there, {actions.REQUEST_LIMIT:,} at a time, to keep the request"
+            " short: choose the action again for the rest."
+        )
+    messages.success(request, message)
     return _back(request, back)
 
 

@@ -695,6 +695,19 @@ class TestBulkActions:
         assert _messages(response) == ["0 failed jobs: discarded."]
         assert Job.objects.filter(pk=job.pk).exists()
 
+    def test_a_request_changes_at_most_request_limit_jobs(self, staff, monkeypatch):
+        monkeypatch.setattr(actions, "BATCH", 2)
+        monkeypatch.setattr(actions, "REQUEST_LIMIT", 3)
+        for _ in range(5):
+            make_job("failed")
+        response = self._bulk(staff, "failed", "discard", scope="all")
+        [message] = _messages(response)
+        assert message.startswith("3 failed jobs: discarded. It stopped there, 3 at a time")
+        assert (Job.objects.count(), LogEntry.objects.count()) == (2, 3)
+        response = self._bulk(staff, "failed", "discard", scope="all")
+        assert _messages(response)[-1] == "2 failed jobs: discarded."
+        assert not Job.objects.exists()
+
     def test_nothing_ticked(self, staff):
         response = self._bulk(staff, "failed", "retry")
         assert _messages(response) == ["No jobs were ticked: nothing was done."]
