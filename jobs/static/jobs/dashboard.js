@@ -124,6 +124,9 @@
 
   function refresh() {
     if (inflight) return;
+    if (!paused && region.querySelector("input[name=ids]:checked")) {
+      status.textContent = "Updates wait while jobs are ticked.";
+    }
     if (paused || document.hidden || busy()) return schedule();
     inflight = true;
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
