@@ -16,6 +16,7 @@ from django.utils import timezone
 
 import jobs
 from jobs.claiming import claim_due_jobs
+from jobs.dashboard import queries as dashboard
 from jobs.models import Job
 
 from .context import BenchContext, analyze, empty_job_table, progress
@@ -39,8 +40,9 @@ _POSTGRES_FILL = f"""
 INSERT INTO jobs_job ({_COLUMNS})
 SELECT 'bench.targets.NoopJob', 'default', %(priority)s, %(payload)s::jsonb,
        %(status)s, %(attempts)s, %(base)s + g * %(step)s * interval '1 millisecond', '', %(error)s,
-       '[]'::jsonb, %(now)s, %(now)s, %(locked)s::timestamptz, %(finished)s::timestamptz,
-       %(failed)s::timestamptz
+       '[]'::jsonb, %(now)s, %(now)s, %(locked)s::timestamptz,
+       %(finished)s::timestamptz - g * %(spread)s * interval '1 millisecond',
+       %(failed)s::timestamptz - g * %(spread)s * interval '1 millisecond'
   FROM generate_series(1, %(count)s) AS g
 """
 
@@ -50,9 +52,16 @@ INSERT INTO jobs_job ({_COLUMNS})
 SELECT 'bench.targets.NoopJob', 'default', %(priority)s, %(payload)s,
        %(status)s, %(attempts)s,
        strftime('%%Y-%%m-%%d %%H:%%M:%%f', %(base)s, '+' || (i * %(step)s / 1000.0) || ' seconds'),
-       '', %(error)s, '[]', %(now)s, %(now)s, %(locked)s, %(finished)s, %(failed)s
+       '', %(error)s, '[]', %(now)s, %(now)s, %(locked)s,
+       strftime('%%Y-%%m-%%d %%H:%%M:%%f', %(finished)s,
+                '-' || (i * %(spread)s / 1000.0) || ' seconds'),
+       strftime('%%Y-%%m-%%d %%H:%%M:%%f', %(failed)s,
+                '-' || (i * %(spread)s / 1000.0) || ' seconds')
   FROM g
 """
+
+
+DAY_MS = 86_400_000
 
 
 def fill(finished: int, future: int) -> None:
@@ -80,6 +89,9 @@ def fill(finished: int, future: int) -> None:
                 "locked": adapt(base) if done else None,
                 "finished": adapt(now) if done else None,
                 "failed": adapt(now) if status == "failed" else None,
+                # Finished over the last day, as a table of a million jobs a
+                # day would be, rather than all at one instant.
+                "spread": DAY_MS / count,
             }
             postgres = connection.vendor == "postgresql"
             sql = _POSTGRES_FILL if postgres else _SQLITE_FILL
@@ -128,6 +140,34 @@ def explain_claim() -> str:
     return plan
 
 
+#: The dashboard's reads, by page: what a page costs the database, without
+#: rendering. Each must cost on the big table what it costs on a small one.
+DASHBOARD_PAGES = {
+    "overview": lambda: dashboard.overview(),
+    "failed list, first page": lambda: dashboard.job_page(Job.Status.FAILED),
+    "failed list, a task's last hour": lambda: dashboard.job_page(
+        Job.Status.FAILED, name="NoopJob", time_range="1h"
+    ),
+    "list filters' choices": lambda: dashboard.filter_choices(),
+    "a task's page": lambda: dashboard.task_stats("bench.targets.NoopJob"),
+    "workers": lambda: dashboard.workers(),
+}
+
+
+def time_dashboard(repetitions: int) -> dict[str, float]:
+    """Median milliseconds of each dashboard page's reads."""
+    medians = {}
+    for page, read in DASHBOARD_PAGES.items():
+        read()  # warm
+        times = []
+        for _ in range(repetitions):
+            started = time.perf_counter()
+            read()
+            times.append((time.perf_counter() - started) * 1000)
+        medians[page] = median(times)
+    return medians
+
+
 def run(ctx: BenchContext) -> list[Figure]:
     finished = ctx.size(1_000_000, 100_000)
     future = ctx.size(100_000, 10_000)
@@ -148,6 +188,11 @@ def run(ctx: BenchContext) -> list[Figure]:
     big_runs = [median(time_claims(repetitions)) for _ in range(ctx.runs)]
     plan = explain_claim()
     progress(f"claim on the big table: {median(big_runs):.2f} ms")
+    pages = [time_dashboard(ctx.size(3, 5)) for _ in range(ctx.runs)]
+    progress(
+        "dashboard reads: "
+        + ", ".join(f"{p} {median([r[p] for r in pages]):.1f} ms" for p in DASHBOARD_PAGES)
+    )
     empty_job_table()
     ratios = [big / empty for empty, big in zip(empty_runs, big_runs, strict=True)]
     each = f"median of {repetitions} claims per run"
@@ -162,4 +207,16 @@ def run(ctx: BenchContext) -> list[Figure]:
             extra={"plan": plan},
         ),
         Figure(5, "big table ÷ empty table", "x", ratios, goal="claim_ratio"),
+        *[
+            Figure(
+                5,
+                f"dashboard: {page}, same table",
+                "ms",
+                [run[page] for run in pages],
+                # The overview is today's page, the bound the others keep to.
+                goal=None if page == "overview" else "dashboard_page",
+                note="its queries, without rendering",
+            )
+            for page in DASHBOARD_PAGES
+        ],
     ]

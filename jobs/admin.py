@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from .dashboard.actions import VERBS, apply
 from .dashboard.queries import pretty_json
 from .models import Job, PausedQueue, Worker
 
@@ -130,7 +131,9 @@ class JobAdmin(ReadOnlyAdmin):
     def _apply(self, request, queryset, verb, outcome):
         """Run a queryset verb and say how many jobs it changed, and how many not."""
         selected = queryset.count()
-        affected = getattr(queryset, verb)()
+        # The dashboard's path: locked in batches and logged, so the job's
+        # history shows admin actions too.
+        affected = apply(VERBS[verb], queryset, request.user, via="the admin")
         message = f"{_plural(affected)}: {outcome}."
         if affected < selected:
             message += f" {_plural(selected - affected)} left alone (running, or not eligible)."

@@ -169,6 +169,8 @@ def error_entry(job: Job, exc: BaseException, now) -> dict:
         "traceback": storable(trace)[-TRACEBACK_LIMIT:],
         "attempt": job.attempts,
         "worker": job.locked_by,
+        # With "at", the attempt's run time, shown on the dashboard.
+        "started_at": job.locked_at.isoformat() if job.locked_at else None,
         "at": now.isoformat(),
     }
 

@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import BadRequest
 from django.db import connection
-from django.db.models import Count, F, Q
-from django.db.models.functions import TruncMinute
+from django.db.models import Count, F, Q, TextField
+from django.db.models.functions import Cast, Left, TruncMinute
 from django.utils import timezone
 
 from ..conf import jobs_settings
 from ..models import Job, PausedQueue, Worker
+from . import arguments
 
 PAGE_SIZE = 50
 CHART_MINUTES = 60
@@ -325,6 +326,32 @@ class BarChart:
     peak: int
     total: int
     failed: int
+    #: The value of the top of the chart: the peak rounded up to 1, 2 or 5
+    #: times a power of ten, so that the scale reads at a glance (at least 1,
+    #: so that an empty chart still has a scale).
+    scale_max: int = 1
+    #: The first and last minutes shown, for the time axis.
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def scale_mid(self) -> str:
+        half = self.scale_max / 2
+        return f"{half:g}"
+
+    @property
+    def mid(self) -> datetime | None:
+        return self.start + (self.end - self.start) / 2 if self.start and self.end else None
+
+    @staticmethod
+    def nice_ceiling(n: int) -> int:
+        """The smallest of 1, 2, 5, 10, 20, 50, ... at least ``n``."""
+        step = 1
+        while True:
+            for m in (1, 2, 5):
+                if step * m >= n:
+                    return step * m
+            step *= 10
 
     @property
     def summary(self) -> str:
@@ -338,8 +365,9 @@ class BarChart:
     def build(cls, succeeded, failed, now=None, width=300, height=48) -> "BarChart":
         totals = [s + f for s, f in zip(succeeded, failed, strict=True)]
         peak = max(totals, default=0)
+        scale_max = cls.nice_ceiling(max(peak, 1))
         slot = width / max(len(totals), 1)
-        scale = (height - 2) / peak if peak else 0
+        scale = height / scale_max
         start = chart_start(now) if now else None
         bars = []
         for i, (s, f) in enumerate(zip(succeeded, failed, strict=True)):
@@ -365,6 +393,9 @@ class BarChart:
             peak=peak,
             total=sum(totals),
             failed=sum(failed),
+            scale_max=scale_max,
+            start=start,
+            end=start + timedelta(minutes=len(totals) - 1) if start else None,
         )
 
 
@@ -420,7 +451,10 @@ def _newest_first_keyset(column: str):
 
 
 def _running_keyset(cursor: str) -> Q:
-    return Q(id__gt=int(cursor))
+    """After (locked_by, id): by worker, in jobs_job_running_idx's order."""
+    locked_by, pk = cursor.rsplit(",", 1)
+    pk = int(pk)
+    return Q(locked_by__gt=locked_by) | Q(locked_by=locked_by, id__gt=pk)
 
 
 def _scheduled_keyset(cursor: str) -> Q:
@@ -446,9 +480,9 @@ LISTINGS = {
         lambda job: f"{_encode_time(job.run_at)},{job.pk}",
     ),
     Job.Status.RUNNING: (
-        (F("id").asc(),),
+        (F("locked_by").asc(), F("id").asc()),
         _running_keyset,
-        lambda job: str(job.pk),
+        lambda job: f"{job.locked_by},{job.pk}",
     ),
     Job.Status.SUCCEEDED: (
         (F("finished_at").desc(nulls_first=True), F("id").desc()),
@@ -463,26 +497,86 @@ LISTINGS = {
 }
 
 
-def filtered_jobs(status: str, *, queue: str = "", name: str = ""):
-    """Jobs of one status, narrowed by the list page's filters."""
+#: The list pages' time filter: value → (label per status, how far from now).
+TIME_RANGES = {
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+}
+_RANGE_WORDS = {"5m": "5 minutes", "1h": "an hour", "1d": "a day", "7d": "7 days"}
+#: Per status, what a time range means: the column it bounds, on which side
+#: of now, and how it reads. Each bounds the column its list is ordered by
+#: (its partial index's), so the filter narrows the index range read.
+_RANGE_MEANING = {
+    Job.Status.READY: ("run_at", "lte", -1, "due for more than {}"),
+    Job.Status.SCHEDULED: ("run_at", "lte", +1, "due within {}"),
+    Job.Status.RUNNING: ("locked_at", "lte", -1, "running for more than {}"),
+    Job.Status.SUCCEEDED: ("finished_at", "gte", -1, "finished in the last {}"),
+    Job.Status.FAILED: ("failed_at", "gte", -1, "failed in the last {}"),
+}
+
+
+def time_range_choices(status: str) -> list[tuple[str, str]]:
+    """(value, label) of the time filter on a status's list."""
+    words = _RANGE_MEANING[status][3]
+    return [(key, words.format(_RANGE_WORDS[key])) for key in TIME_RANGES]
+
+
+def filtered_jobs(
+    status: str,
+    *,
+    queue: str = "",
+    name: str = "",
+    time_range: str = "",
+    now: datetime | None = None,
+):
+    """Jobs of one status, narrowed by the list page's filters.
+
+    An unknown ``time_range`` is a BadRequest, not silently "any time".
+    """
     jobs = Job.objects.filter(status=status)
     if queue:
         jobs = jobs.filter(queue=queue)
     if name:
         jobs = jobs.filter(name__icontains=name)
+    if time_range:
+        if time_range not in TIME_RANGES:
+            raise BadRequest(f"Unknown time range {time_range!r}.")
+        column, lookup, side, _ = _RANGE_MEANING[status]
+        bound = (now or timezone.now()) + side * TIME_RANGES[time_range]
+        jobs = jobs.filter(**{f"{column}__{lookup}": bound})
     return jobs
 
 
+#: The payload's first characters a list row reads: enough for most
+#: arguments, while the rest of a big payload stays in the database.
+PREVIEW_CHARS = 400
+
+
 def job_page(
-    status: str, *, queue: str = "", name: str = "", after: str = "", size: int = PAGE_SIZE
+    status: str,
+    *,
+    queue: str = "",
+    name: str = "",
+    time_range: str = "",
+    after: str = "",
+    size: int = PAGE_SIZE,
 ) -> JobPage:
     """One page of a status's jobs, in one query and without counting.
 
     ``after`` is the ``next_cursor`` of the previous page; a malformed one
-    is a BadRequest (400), not a silent first page.
+    is a BadRequest (400), not a silent first page. Each job gets
+    ``arguments`` (a one-line summary) and ``run_duration`` (None if it never
+    ran), with ``run_duration_display``.
     """
     ordering, keyset, cursor_of = LISTINGS[status]
-    jobs = filtered_jobs(status, queue=queue, name=name).only(*LIST_FIELDS).order_by(*ordering)
+    jobs = (
+        filtered_jobs(status, queue=queue, name=name, time_range=time_range)
+        .only(*LIST_FIELDS)
+        .annotate(payload_preview=Left(Cast("payload", TextField()), PREVIEW_CHARS))
+        .order_by(*ordering)
+    )
     if after:
         try:
             jobs = jobs.filter(keyset(after))
@@ -491,7 +585,256 @@ def job_page(
     rows = list(jobs[: size + 1])
     has_next = len(rows) > size
     rows = rows[:size]
+    now = timezone.now()
+    for job in rows:
+        job.arguments = arguments.summary(job.payload_preview)
+        job.run_duration = run_duration(job, now)
+        job.run_duration_display = duration(job.run_duration) if job.run_duration else ""
     return JobPage(jobs=rows, next_cursor=cursor_of(rows[-1]) if has_next else None)
+
+
+def run_duration(job: Job, now: datetime) -> timedelta | None:
+    """How long the job's last attempt ran (runs, for a running job)."""
+    if job.locked_at is None:
+        return None
+    end = {
+        Job.Status.RUNNING: now,
+        Job.Status.SUCCEEDED: job.finished_at,
+        Job.Status.FAILED: job.failed_at,
+    }.get(job.status)
+    return max(end - job.locked_at, timedelta(0)) if end else None
+
+
+# The filters' choices: the queues and task names among the newest (or
+# soonest) CHOICE_ROWS jobs of each status, read through the status's partial
+# index, so the cost does not grow with history (a DISTINCT over the whole
+# table would read every row). A name seen only in older history can still
+# be typed: the name filter is a text box that suggests these.
+CHOICE_ROWS = COUNT_CAP
+_CHOICES_SQL = """
+SELECT DISTINCT queue, name FROM (
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'ready'
+                  ORDER BY priority DESC, run_at, id LIMIT %(rows)s) AS ready
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'scheduled'
+                  ORDER BY run_at, id LIMIT %(rows)s) AS scheduled
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'running'
+                  ORDER BY locked_by LIMIT %(rows)s) AS running
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'succeeded'
+                  ORDER BY finished_at DESC LIMIT %(rows)s) AS succeeded
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'failed'
+                  ORDER BY failed_at DESC LIMIT %(rows)s) AS failed
+) AS seen
+"""
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    queues: list[str]
+    names: list[str]
+
+
+def filter_choices() -> FilterChoices:
+    """The queues and task names to offer in the filters, in one bounded query."""
+    sql = _CHOICES_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"rows": CHOICE_ROWS})
+        rows = cursor.fetchall()
+    return FilterChoices(
+        queues=sorted({queue for queue, _ in rows}), names=sorted({name for _, name in rows})
+    )
+
+
+# -- one task name ----------------------------------------------------------------
+
+#: A task page reads at most this many of the newest succeeded, and of the
+#: newest failed, jobs of the last TASK_WINDOW (all tasks'), through the
+#: partial indexes, and keeps this task's among them: no index leads with
+#: the name, and this bounds the page's cost however long the history.
+TASK_SAMPLE = 2_000
+TASK_WINDOW = timedelta(days=1)
+#: Error classes shown, most frequent first.
+ERROR_GROUPS_SHOWN = 10
+
+
+@dataclass
+class ErrorGroup:
+    """Failed jobs of one task that ended with the same exception class."""
+
+    exception_class: str
+    count: int = 0
+    last_failed_at: datetime | None = None
+    last_job_id: int | None = None
+    last_message: str = ""
+
+
+@dataclass
+class TaskStats:
+    name: str
+    now: datetime
+    ready: int = 0
+    running: int = 0
+    #: Scheduled jobs of this task among the soonest COUNT_CAP scheduled jobs.
+    scheduled: int = 0
+    scheduled_capped: bool = False
+    #: The finished jobs counted below ended at or after this time.
+    since: datetime | None = None
+    #: True when TASK_SAMPLE cut the window short of TASK_WINDOW.
+    sampled: bool = False
+    succeeded: int = 0
+    failed: int = 0
+    finished_last_hour: int = 0
+    failed_last_hour: int = 0
+    durations: list[timedelta] = field(default_factory=list)
+    error_groups: list[ErrorGroup] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def success_rate(self) -> str:
+        return f"{100 * self.succeeded / self.finished:.1f} %" if self.finished else "-"
+
+    @property
+    def failure_rate(self) -> str:
+        return f"{100 * self.failed / self.finished:.1f} %" if self.finished else "-"
+
+    def _percentile(self, p: float) -> str:
+        if not self.durations:
+            return "-"
+        ordered = sorted(self.durations)
+        # Nearest rank: the smallest duration with p of them at or below it.
+        return duration(ordered[max(0, -(-len(ordered) * p // 100) - 1)])
+
+    @property
+    def p50(self) -> str:
+        return self._percentile(50)
+
+    @property
+    def p95(self) -> str:
+        return self._percentile(95)
+
+    @property
+    def window_display(self) -> str:
+        """The window, "day", or how far back the sample reached when it was cut short."""
+        if not self.sampled:
+            return "day"
+        return duration(self.now - self.since) if self.since else "-"
+
+    @property
+    def scheduled_display(self) -> str:
+        return f"{self.scheduled}+" if self.scheduled_capped else str(self.scheduled)
+
+
+# Live work (ready, running) counted exactly, each on its partial index;
+# scheduled jobs pile up, so only the soonest COUNT_CAP are read, as on the
+# overview, and "scheduled_read" says whether there were more.
+_TASK_COUNTS_SQL = """
+SELECT 'ready', COUNT(*) FROM {job} WHERE status = 'ready' AND name = %(name)s
+UNION ALL
+SELECT 'running', COUNT(*) FROM {job} WHERE status = 'running' AND name = %(name)s
+UNION ALL
+SELECT 'scheduled', COUNT(*) FROM (
+       SELECT name FROM {job} WHERE status = 'scheduled'
+        ORDER BY run_at, id LIMIT %(cap)s) AS soonest WHERE name = %(name)s
+UNION ALL
+SELECT 'scheduled_read', COUNT(*) FROM (
+       SELECT id FROM {job} WHERE status = 'scheduled'
+        ORDER BY run_at, id LIMIT %(read)s) AS soonest
+"""
+
+
+# The newest TASK_SAMPLE succeeded and failed jobs of the window, each read
+# in its partial index's order, and of those the task's. (An OR of the two,
+# or a filter on the name first, would read the whole table: no index leads
+# with the name.)
+_TASK_SAMPLE_SQL = """
+SELECT * FROM (
+       SELECT id, status, locked_at, finished_at, last_error, name FROM {job}
+        WHERE status = 'succeeded' AND finished_at >= %(start)s
+        ORDER BY finished_at DESC LIMIT %(rows)s) AS succeeded
+ WHERE name = %(name)s
+UNION ALL
+SELECT * FROM (
+       SELECT id, status, locked_at, failed_at, last_error, name FROM {job}
+        WHERE status = 'failed' AND failed_at >= %(start)s
+        ORDER BY failed_at DESC LIMIT %(rows)s) AS failed
+ WHERE name = %(name)s
+"""
+
+
+def _db_time(value):
+    """A raw row's datetime, aware: SQLite's come as text, or naive."""
+    if isinstance(value, str) or (value is not None and timezone.is_naive(value)):
+        return connection.ops.convert_datetimefield_value(value, None, connection)
+    return value
+
+
+def task_stats(name: str, now: datetime | None = None) -> TaskStats:
+    """One task name's counts, rates, durations and failures, in four bounded queries."""
+    now = now or timezone.now()
+    stats = TaskStats(name=name, now=now)
+    sql = _TASK_COUNTS_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"name": name, "cap": COUNT_CAP, "read": COUNT_CAP + 1})
+        counts = dict(cursor.fetchall())
+    stats.ready, stats.running, stats.scheduled = (
+        counts["ready"], counts["running"], counts["scheduled"]
+    )  # fmt: skip
+    stats.scheduled_capped = counts["scheduled_read"] > COUNT_CAP
+
+    start = now - TASK_WINDOW
+    since = start
+    for status, column in ((Job.Status.SUCCEEDED, "finished_at"), (Job.Status.FAILED, "failed_at")):
+        # Where the newest TASK_SAMPLE rows stop: older ones are left unread.
+        edge = (
+            Job.objects.filter(status=status, **{f"{column}__gte": start})
+            .order_by(F(column).desc())
+            .values_list(column, flat=True)[TASK_SAMPLE - 1 : TASK_SAMPLE]
+        )
+        for when in edge:
+            stats.sampled = True
+            since = max(since, when)
+    stats.since = since
+    sql = _TASK_SAMPLE_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    params = {
+        "name": name,
+        "start": connection.ops.adapt_datetimefield_value(start),
+        "rows": TASK_SAMPLE,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [
+            (pk, status, _db_time(locked_at), _db_time(ended), last_error)
+            for pk, status, locked_at, ended, last_error, _name in cursor.fetchall()
+        ]
+    groups: dict[str, ErrorGroup] = {}
+    hour_ago = now - timedelta(hours=1)
+    for pk, status, locked_at, ended, last_error in rows:
+        if ended is None or ended < since:
+            continue  # the other status's sample reached further back
+        if status == Job.Status.FAILED:
+            stats.failed += 1
+            stats.failed_last_hour += ended >= hour_ago
+            exception_class, _, message = (last_error or "(no error recorded)").partition(": ")
+            group = groups.setdefault(exception_class, ErrorGroup(exception_class))
+            group.count += 1
+            if group.last_failed_at is None or ended > group.last_failed_at:
+                group.last_failed_at, group.last_job_id = ended, pk
+                group.last_message = message
+        else:
+            stats.succeeded += 1
+        stats.finished_last_hour += ended >= hour_ago
+        if locked_at is not None:
+            stats.durations.append(max(ended - locked_at, timedelta(0)))
+    stats.error_groups = sorted(groups.values(), key=lambda g: (-g.count, g.exception_class))[
+        :ERROR_GROUPS_SHOWN
+    ]
+    return stats
 
 
 # -- one job ----------------------------------------------------------------------
@@ -499,6 +842,69 @@ def job_page(
 
 def pretty_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a job, as its error entry (or its row, for the last) tells it."""
+
+    number: int | str
+    outcome: str  # "failed", "succeeded" or "running"
+    worker: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exception_class: str = ""
+    message: str = ""
+    traceback: str = ""
+    duration: timedelta | None = None
+
+    @property
+    def duration_display(self) -> str:
+        return duration(self.duration) if self.duration is not None else ""
+
+
+def _parse_time(value) -> datetime | None:
+    """An error entry's ISO time, or None if it has none we can read."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def attempts(job: Job, now: datetime) -> list[Attempt]:
+    """The job's attempts that are on record, newest first: its kept errors, and the
+    attempt that succeeded or runs now. (Entries written before errors carried
+    ``started_at`` have no run time.)"""
+    found = []
+    for i, error in enumerate(job.errors):
+        started, ended = _parse_time(error.get("started_at")), _parse_time(error.get("at"))
+        found.append(
+            Attempt(
+                number=error.get("attempt") or i + 1,
+                outcome="failed",
+                worker=error.get("worker") or "",
+                started_at=started,
+                ended_at=ended,
+                exception_class=error.get("exception_class", ""),
+                message=error.get("message", ""),
+                traceback=error.get("traceback", ""),
+                duration=max(ended - started, timedelta(0)) if started and ended else None,
+            )
+        )
+    if job.status in (Job.Status.SUCCEEDED, Job.Status.RUNNING):
+        ended = job.finished_at if job.status == Job.Status.SUCCEEDED else None
+        started = job.locked_at
+        found.append(
+            Attempt(
+                number=job.attempts or len(found) + 1,
+                outcome=job.status,
+                worker=job.locked_by,
+                started_at=started,
+                ended_at=ended,
+                duration=max((ended or now) - started, timedelta(0)) if started else None,
+            )
+        )
+    return found[::-1]
 
 
 # -- workers ----------------------------------------------------------------------
@@ -510,10 +916,23 @@ class WorkerRow:
     stale: bool
     jobs: list[Job]
     heartbeat_age: timedelta
+    #: Jobs that ended on this worker, succeeded or failed (for good), since it
+    #: started; "n+" when WORKER_SAMPLE cut the count short.
+    succeeded: int = 0
+    failed: int = 0
+    capped: frozenset[str] = frozenset()
 
     @property
     def heartbeat_age_display(self) -> str:
         return duration(self.heartbeat_age)
+
+    @property
+    def succeeded_display(self) -> str:
+        return f"{self.succeeded}+" if "succeeded" in self.capped else str(self.succeeded)
+
+    @property
+    def failed_display(self) -> str:
+        return f"{self.failed}+" if "failed" in self.capped else str(self.failed)
 
 
 @dataclass(frozen=True)
@@ -523,14 +942,48 @@ class WorkerList:
     #: the next live worker gives them back after HEARTBEAT_TIMEOUT.
     orphaned_jobs: list[Job]
     heartbeat_timeout: float
+    sample: int = 0
 
 
 #: More running jobs than this is a sign of trouble, not a page to render.
 MAX_RUNNING_SHOWN = 500
+#: The workers' finished jobs are counted over at most this many of the newest
+#: succeeded, and failed, jobs since the oldest worker started.
+WORKER_SAMPLE = TASK_SAMPLE
+
+# A worker's name is unique to its process, so every job that ended with its
+# name in locked_by ended since it started: the time bound only stops the read.
+_WORKER_COUNTS_SQL = """
+SELECT 'succeeded', locked_by, COUNT(*) FROM (
+       SELECT locked_by FROM {job} WHERE status = 'succeeded' AND finished_at >= %(since)s
+        ORDER BY finished_at DESC LIMIT %(rows)s) AS succeeded GROUP BY locked_by
+UNION ALL
+SELECT 'failed', locked_by, COUNT(*) FROM (
+       SELECT locked_by FROM {job} WHERE status = 'failed' AND failed_at >= %(since)s
+        ORDER BY failed_at DESC LIMIT %(rows)s) AS failed GROUP BY locked_by
+"""
+
+
+def _worker_counts(since: datetime) -> tuple[dict, frozenset[str]]:
+    """{(status, worker name): jobs}, and which statuses' samples were cut short."""
+    sql = _WORKER_COUNTS_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    params = {
+        "since": connection.ops.adapt_datetimefield_value(since),
+        "rows": WORKER_SAMPLE + 1,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    counts = {(status, name): n for status, name, n in rows}
+    read = {
+        status: sum(n for (s, _), n in counts.items() if s == status)
+        for status in ("succeeded", "failed")
+    }
+    return counts, frozenset(status for status, n in read.items() if n > WORKER_SAMPLE)
 
 
 def workers(now: datetime | None = None) -> WorkerList:
-    """Every worker row with its current jobs, in two queries."""
+    """Every worker row with its current jobs and the jobs it finished, in three queries."""
     now = now or timezone.now()
     timeout = jobs_settings().HEARTBEAT_TIMEOUT
     cutoff = now - timedelta(seconds=timeout)
@@ -542,17 +995,26 @@ def workers(now: datetime | None = None) -> WorkerList:
     by_worker: dict[str, list[Job]] = {}
     for job in running:
         by_worker.setdefault(job.locked_by, []).append(job)
+    found = list(Worker.objects.order_by("hostname", "started_at", "name"))
+    counts, capped = (
+        _worker_counts(min(w.started_at for w in found)) if found else ({}, frozenset())
+    )
     rows = [
         WorkerRow(
             worker=worker,
             stale=worker.last_heartbeat_at < cutoff,
             jobs=by_worker.pop(worker.name, []),
             heartbeat_age=max(now - worker.last_heartbeat_at, timedelta(0)),
+            succeeded=counts.get(("succeeded", worker.name), 0),
+            failed=counts.get(("failed", worker.name), 0),
+            capped=capped,
         )
-        for worker in Worker.objects.order_by("hostname", "started_at", "name")
+        for worker in found
     ]
     orphaned = [job for jobs in by_worker.values() for job in jobs]
-    return WorkerList(workers=rows, orphaned_jobs=orphaned, heartbeat_timeout=timeout)
+    return WorkerList(
+        workers=rows, orphaned_jobs=orphaned, heartbeat_timeout=timeout, sample=WORKER_SAMPLE
+    )
 
 
 # -- formatting -------------------------------------------------------------------

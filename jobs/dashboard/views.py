@@ -5,11 +5,12 @@ page's script fetches every few seconds; without JavaScript the pages are
 complete and every action is an ordinary POST form.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.admin.models import ADDITION, DELETION, LogEntry
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -20,19 +21,24 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from ..conf import jobs_settings
 from ..models import Job, PausedQueue
-from . import queries
+from . import actions, arguments, queries
 
 #: Seconds between live refreshes of a page's live region.
 REFRESH_SECONDS = 3
 
 
-def staff_required(view):
-    """Anonymous users go to log in; logged-in users who are not staff get 403.
+def staff_required(view=None, *, permission: str = "jobs.view_job"):
+    """Staff with ``permission`` only (superusers have every permission).
 
-    (Django's staff_member_required sends both to a login page, which loops
-    for a user who is already logged in.)
+    Anonymous users go to log in; logged-in users who are not staff, or lack
+    the permission, get 403. Pages need ``jobs.view_job``; actions name theirs.
+    (Django's staff_member_required sends everyone to a login page, which
+    loops for a user who is already logged in.)
     """
+    if view is None:
+        return lambda view: staff_required(view, permission=permission)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
@@ -44,9 +50,20 @@ def staff_required(view):
             return redirect_to_login(target)
         if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied("The jobs dashboard is for staff.")
+        if not request.user.has_perm("jobs.view_job"):
+            raise PermissionDenied("Seeing jobs takes the jobs.view_job permission.")
+        if not request.user.has_perm(permission):
+            raise PermissionDenied(f"This action takes the {permission} permission.")
         return view(request, *args, **kwargs)
 
     return never_cache(wrapper)
+
+
+def _reverse_or_none(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
 
 
 def _page(request, template: str, context: dict) -> HttpResponse:
@@ -60,15 +77,14 @@ def _page(request, template: str, context: dict) -> HttpResponse:
     if request.GET.get("partial"):
         return render(request, live, context)
     query["partial"] = "1"
-    try:
-        admin_url = reverse("admin:jobs_job_changelist")
-    except NoReverseMatch:
-        admin_url = None
     context = {
+        "admin_url": _reverse_or_none("admin:jobs_job_changelist"),
+        # The site's own log-out view if it names one "logout", else the admin's.
+        "logout_url": _reverse_or_none("logout") or _reverse_or_none("admin:logout"),
+        "site_url": "/",
         "live_template": live,
         "live_url": f"{request.path}?{query.urlencode()}",
         "refresh_seconds": REFRESH_SECONDS,
-        "admin_url": admin_url,
         "statuses": Job.Status,
         **context,
     }
@@ -103,63 +119,121 @@ def stats(request):
     )
 
 
+def _list_filters(data) -> dict[str, str]:
+    """The list filters a request carries (GET for the page, POST for bulk actions)."""
+    return {key: data.get(key, "").strip() for key in ("queue", "name", "range")}
+
+
+def _filtered(status: str, filters: dict[str, str]):
+    return queries.filtered_jobs(
+        status, queue=filters["queue"], name=filters["name"], time_range=filters["range"]
+    )
+
+
+#: The bulk actions each list offers: the verbs that can change its jobs.
+BULK_VERBS = {
+    Job.Status.READY: ("discard",),
+    Job.Status.SCHEDULED: ("run_now", "discard"),
+    Job.Status.RUNNING: (),
+    Job.Status.SUCCEEDED: ("discard",),
+    Job.Status.FAILED: ("retry", "discard"),
+}
+
+
 @staff_required
 @require_GET
 def job_list(request, status):
     if status not in Job.Status.values:
         raise Http404(f"No job status {status!r}.")
-    queue = request.GET.get("queue", "").strip()
-    name = request.GET.get("name", "").strip()
-    page = queries.job_page(status, queue=queue, name=name, after=request.GET.get("after", ""))
-    filters = {k: v for k, v in (("queue", queue), ("name", name)) if v}
+    filters = _list_filters(request.GET)
+    page = queries.job_page(
+        status,
+        queue=filters["queue"],
+        name=filters["name"],
+        time_range=filters["range"],
+        after=request.GET.get("after", ""),
+    )
+    filters = {k: v for k, v in filters.items() if v}
     next_url = (
         f"{request.path}?{urlencode({**filters, 'after': page.next_cursor})}"
         if page.next_cursor
         else None
     )
     first_url = f"{request.path}?{urlencode(filters)}" if filters else request.path
+    user = request.user
+    verbs = [
+        actions.VERBS[name]
+        for name in BULK_VERBS[status]
+        if user.has_perm(actions.VERBS[name].permission)
+    ]
+    context = {
+        "nav": status,
+        "status": Job.Status(status),
+        "page": page,
+        "queue": filters.get("queue", ""),
+        "name": filters.get("name", ""),
+        "range": filters.get("range", ""),
+        "filtered": bool(filters),
+        "is_first_page": not request.GET.get("after"),
+        "next_url": next_url,
+        "first_url": first_url,
+        "bulk_verbs": verbs,
+    }
+    if not request.GET.get("partial"):
+        # The filters' choices are for the form around the live region only.
+        context["choices"] = queries.filter_choices()
+        context["time_ranges"] = queries.time_range_choices(status)
+    return _page(request, "jobs/job_list.html", context)
+
+
+@staff_required
+@require_GET
+def task(request):
+    """One task name's page (``?name=``), or without a name the names to choose from."""
+    name = request.GET.get("name", "").strip()
+    if not name:
+        return _page(
+            request,
+            "jobs/tasks.html",
+            {
+                "nav": "tasks",
+                "choices": queries.filter_choices(),
+                "choice_rows": queries.CHOICE_ROWS,
+            },
+        )
     return _page(
         request,
-        "jobs/job_list.html",
+        "jobs/task.html",
         {
-            "nav": status,
-            "status": Job.Status(status),
-            "page": page,
-            "queue": queue,
-            "name": name,
-            "filtered": bool(filters),
-            "is_first_page": not request.GET.get("after"),
-            "next_url": next_url,
-            "first_url": first_url,
+            "nav": "tasks",
+            "task": queries.task_stats(name),
+            "sample_rows": queries.TASK_SAMPLE,
+            "count_cap": queries.COUNT_CAP,
         },
     )
-
-
-def _parse_time(value):
-    """An error entry's ISO time as a datetime, or None if it has none we can read."""
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @staff_required
 @require_GET
 def job_detail(request, pk):
     job = get_object_or_404(Job, pk=pk)
-    errors = [
-        {**error, "number": len(job.errors) - i, "at_time": _parse_time(error.get("at"))}
-        for i, error in enumerate(reversed(job.errors))
-    ]
     return _page(
         request,
         "jobs/job_detail.html",
         {
             "nav": job.status,
             "job": job,
+            "call": arguments.arguments(job.payload),
             "payload": queries.pretty_json(job.payload),
             "result": queries.pretty_json(job.result) if job.result is not None else None,
-            "errors": errors,
+            "attempts": queries.attempts(job, timezone.now()),
+            "max_attempts": job.max_attempts or jobs_settings().MAX_ATTEMPTS,
+            "forgotten_errors": max(job.error_count - len(job.errors), 0),
+            "errors_kept": Job.ERRORS_KEPT,
+            "history": actions.history(job.pk),
+            "can_retry": job.status == Job.Status.FAILED
+            or (job.status in Job.WAITING and job.attempts > 0),
+            "can_reschedule": job.status in (Job.Status.FAILED, *Job.WAITING),
         },
     )
 
@@ -183,17 +257,18 @@ def _back(request, fallback: str):
     return redirect(target)
 
 
-def _one_job_action(verb: str, done: str, refused: str, fallback_to_list: bool = False):
-    """A view applying ``Job.objects.<verb>()`` to one job, with a message either way."""
+def _one_job_action(verb_name: str, done: str, refused: str, fallback_to_list: bool = False):
+    """A view applying one of ``actions.VERBS`` to one job, logged, with a message either way."""
+    verb = actions.VERBS[verb_name]
 
-    @staff_required
+    @staff_required(permission=verb.permission)
     @require_POST
     def action(request, pk):
         job = Job.objects.filter(pk=pk).only("id", "status").first()
         if job is None:
             messages.warning(request, f"Job {pk} no longer exists.")
             return _back(request, reverse("jobs:overview"))
-        affected = getattr(Job.objects.filter(pk=pk), verb)()
+        affected = actions.apply(verb, Job.objects.filter(pk=pk), request.user)
         if affected:
             messages.success(request, done.format(pk=pk))
         else:
@@ -204,7 +279,7 @@ def _one_job_action(verb: str, done: str, refused: str, fallback_to_list: bool =
             fallback = reverse("jobs:job", args=[pk])
         return _back(request, fallback)
 
-    action.__name__ = f"{verb}_job"
+    action.__name__ = f"{verb_name}_job"
     return action
 
 
@@ -226,33 +301,76 @@ discard_job = _one_job_action(
 )
 
 
-def _failed_filtered(request):
-    queue = request.POST.get("queue", "").strip()
-    name = request.POST.get("name", "").strip()
-    where = "".join(
-        f" {label} {value!r}"
-        for label, value in (("in queue", queue), ("named like", name))
-        if value
-    )
-    return queries.filtered_jobs(Job.Status.FAILED, queue=queue, name=name), where
+def _chosen_time(request) -> datetime:
+    """The reschedule form's time: the browser's UTC instant (its script fills
+    ``run_at_utc`` from the local time picked), else the typed time, read as
+    UTC unless it names its offset."""
+    text = request.POST.get("run_at_utc", "").strip() or request.POST.get("run_at", "").strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadRequest(f"Not a time: {text!r}. Use YYYY-MM-DDTHH:MM.") from exc
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+@staff_required(permission="jobs.change_job")
+@require_POST
+def reschedule_job(request, pk):
+    run_at = _chosen_time(request)
+    if actions.reschedule(pk, run_at, request.user):
+        when = run_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        messages.success(request, f"Job {pk} will run at {when}.")
+    else:
+        messages.warning(
+            request, f"Job {pk} was not rescheduled: only failed or waiting jobs can be."
+        )
+    return _back(request, reverse("jobs:job", args=[pk]))
+
+
+#: How a bulk action's outcome reads.
+_BULK_DONE = {
+    "retry": "will run again now, with fresh attempts",
+    "run_now": "due now",
+    "discard": "discarded",
+}
 
 
 @staff_required
 @require_POST
-def retry_failed(request):
-    jobs, where = _failed_filtered(request)
-    n = jobs.retry()
-    messages.success(request, f"Retrying {n} failed job{'s' if n != 1 else ''}{where}.")
-    return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
-
-
-@staff_required
-@require_POST
-def discard_failed(request):
-    jobs, where = _failed_filtered(request)
-    n = jobs.discard()
-    messages.success(request, f"Discarded {n} failed job{'s' if n != 1 else ''}{where}.")
-    return _back(request, reverse("jobs:list", args=[Job.Status.FAILED]))
+def bulk_action(request, status):
+    """A verb on the ticked jobs of a list, or on every job matching its filters."""
+    if status not in Job.Status.values:
+        raise Http404(f"No job status {status!r}.")
+    name = request.POST.get("action", "")
+    if name not in BULK_VERBS[status]:
+        raise BadRequest(f"No bulk action {name!r} on {status} jobs.")
+    verb = actions.VERBS[name]
+    if not request.user.has_perm(verb.permission):
+        raise PermissionDenied(f"This action takes the {verb.permission} permission.")
+    filters = _list_filters(request.POST)
+    jobs = _filtered(status, filters)
+    back = reverse("jobs:list", args=[status])
+    if request.POST.get("scope") != "all":
+        try:
+            ids = [int(pk) for pk in request.POST.getlist("ids")]
+        except ValueError as exc:
+            raise BadRequest("Job ids are numbers.") from exc
+        if not ids:
+            messages.warning(request, "No jobs were ticked: nothing was done.")
+            return _back(request, back)
+        # Ticked rows still match the list's status: a job that moved on since
+        # the page was drawn is left alone.
+        jobs = Job.objects.filter(status=status, pk__in=ids)
+    n = actions.apply(verb, jobs, request.user)
+    jobs_word = f"{n} {Job.Status(status).label.lower()} job{'s' if n != 1 else ''}"
+    message = f"{jobs_word}: {_BULK_DONE[name]}."
+    if n >= actions.REQUEST_LIMIT and actions.eligible(verb, jobs).exists():
+        message += (
+            f" It stopped there, {actions.REQUEST_LIMIT:,} at a time, to keep the request"
+            " short: choose the action again for the rest."
+        )
+    messages.success(request, message)
+    return _back(request, back)
 
 
 def _queue_name(request) -> str:
@@ -262,24 +380,32 @@ def _queue_name(request) -> str:
     return queue
 
 
-@staff_required
+# Pausing a queue is operating the jobs in it: the same permission as retrying.
+@staff_required(permission="jobs.change_job")
 @require_POST
 def pause_queue(request):
     queue = _queue_name(request)
-    _, created = PausedQueue.objects.get_or_create(queue=queue)
+    paused, created = PausedQueue.objects.get_or_create(queue=queue)
     if created:
+        LogEntry.objects.log_actions(
+            request.user.pk, [paused], ADDITION, "Paused from the jobs dashboard."
+        )
         messages.success(request, f"Queue {queue!r} is paused: workers claim nothing from it.")
     else:
         messages.info(request, f"Queue {queue!r} was already paused.")
     return _back(request, reverse("jobs:overview"))
 
 
-@staff_required
+@staff_required(permission="jobs.change_job")
 @require_POST
 def resume_queue(request):
     queue = _queue_name(request)
-    deleted, _ = PausedQueue.objects.filter(queue=queue).delete()
-    if deleted:
+    paused = PausedQueue.objects.filter(queue=queue).first()
+    if paused is not None:
+        LogEntry.objects.log_actions(
+            request.user.pk, [paused], DELETION, "Resumed from the jobs dashboard."
+        )
+        paused.delete()
         messages.success(request, f"Queue {queue!r} is running again.")
     else:
         messages.info(request, f"Queue {queue!r} was not paused.")

@@ -40,6 +40,7 @@ def job_fields(status="ready", *, now=None, **fields):
             failed_at=now,
             finished_at=now,
             last_error="RuntimeError: boom",
+            error_count=3,
             errors=[error_entry(attempt=n, at=now) for n in (1, 2, 3)],
         )
     values.update(fields)

@@ -128,6 +128,18 @@ class TestActions:
         assert message.level_tag == "warning"
         assert Job.objects.filter(pk=running.pk).exists()
 
+    def test_actions_are_logged_per_job_as_on_the_dashboard(self, admin_client):
+        from django.contrib.admin.models import CHANGE, LogEntry
+
+        jobs = [make_job("failed") for _ in range(2)]
+        _act(admin_client, "retry_now", [*jobs, make_job("running")])
+        entries = LogEntry.objects.order_by("object_id")
+        assert [(e.object_id, e.action_flag) for e in entries] == [
+            (str(job.pk), CHANGE) for job in jobs
+        ]
+        body = admin_client.get(reverse("jobs:job", args=[jobs[0].pk])).content.decode()
+        assert "Retried from the admin: due now, attempts reset." in body
+
     def test_staff_without_job_permissions_get_no_actions(self, client, django_user_model):
         from django.contrib.auth.models import Permission
 

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -56,39 +57,70 @@ class TestQueryCounts:
             admin_client.get(reverse("jobs:stats"))
 
     @pytest.mark.parametrize("status", Job.Status.values)
-    def test_lists_use_one_query_and_never_count(
+    def test_lists_use_two_queries_and_never_count(
         self, admin_client, big_table, status, django_assert_max_num_queries
     ):
+        """The page of jobs, and the filters' choices (bounded like the overview's counts);
+        the live refresh only the page."""
         url = reverse("jobs:list", args=[status])
-        with django_assert_max_num_queries(AUTH_QUERIES + 1) as captured:
+        with django_assert_max_num_queries(AUTH_QUERIES + 2) as captured:
             response = admin_client.get(url)
         assert len(response.context["page"].jobs) == queries.PAGE_SIZE
-        [page_query] = [sql for sql in _sql(captured) if "JOBS_JOB" in sql]
+        page_query, choices_query = [sql for sql in _sql(captured) if "JOBS_JOB" in sql]
         assert "COUNT(" not in page_query
         assert f"LIMIT {queries.PAGE_SIZE + 1}" in page_query
-        # The big JSON columns stay in the database.
-        assert '"PAYLOAD"' not in page_query and '"ERRORS"' not in page_query
+        # The big JSON columns stay in the database, but for the arguments' first characters.
+        assert f"{queries.PREVIEW_CHARS}" in page_query
+        assert '"ERRORS"' not in page_query and '"RESULT"' not in page_query
+        assert choices_query.count("LIMIT") == len(Job.Status.values)
+        assert "COUNT(" not in choices_query
 
         next_url = response.context["next_url"]
-        with django_assert_max_num_queries(AUTH_QUERIES + 1):
+        with django_assert_max_num_queries(AUTH_QUERIES + 2):
             admin_client.get(next_url)
+        with django_assert_max_num_queries(AUTH_QUERIES + 1):
+            admin_client.get(next_url, {"partial": "1"})
+
+    def test_task_page(self, admin_client, big_table, django_assert_max_num_queries):
+        """Live counts, two sample edges and the sample: however many jobs the task has."""
+        name = make_job().name
+        with django_assert_max_num_queries(AUTH_QUERIES + 4) as captured:
+            response = admin_client.get(reverse("jobs:task"), {"name": name})
+        assert response.context["task"].finished > 0
+        assert all("LIMIT" in sql for sql in _sql(captured) if "JOBS_JOB" in sql)
+        with django_assert_max_num_queries(AUTH_QUERIES + 1):
+            admin_client.get(reverse("jobs:task"))
 
     def test_workers(self, admin_client, big_table, django_assert_max_num_queries):
-        with django_assert_max_num_queries(AUTH_QUERIES + 2):
+        # The running jobs, the workers, and what they finished (bounded).
+        with django_assert_max_num_queries(AUTH_QUERIES + 3):
             response = admin_client.get(reverse("jobs:workers"))
         assert len(response.context["workers"].workers) == 5
 
     def test_job_page(self, admin_client, big_table, django_assert_max_num_queries):
         job = Job.objects.filter(status="failed").first()
-        with django_assert_max_num_queries(AUTH_QUERIES + 1):
+        # The job, and the actions taken on it (LogEntry with their users).
+        with django_assert_max_num_queries(AUTH_QUERIES + 2):
             admin_client.get(reverse("jobs:job", args=[job.pk]))
 
-    def test_bulk_retry_is_one_update(self, admin_client, big_table, django_assert_num_queries):
-        # The update, the queues it touched, and on PostgreSQL a NOTIFY for
-        # that one queue, whatever the number of jobs.
-        wake = 2 if connection.vendor == "postgresql" else 1
-        with django_assert_num_queries(AUTH_QUERIES + 1 + wake):
-            admin_client.post(reverse("jobs:retry_failed"), {"queue": "emails"})
+    def test_bulk_retry_costs_the_same_for_any_number_of_jobs(self, admin_client, big_table):
+        """Per batch: lock the jobs, log them (one INSERT), the update with its queues and
+        NOTIFY; never a query per job."""
+
+        def cost(queue):
+            with CaptureQueriesContext(connection) as captured:
+                admin_client.post(
+                    reverse("jobs:bulk", args=["failed"]),
+                    {"queue": queue, "action": "retry", "scope": "all"},
+                )
+            return len(captured)
+
+        # LogEntry's content type, once per process (ContentType's cache).
+        ContentType.objects.get_for_model(Job)
+        make_job("failed", queue="rare")
+        one = cost("rare")
+        assert Job.objects.filter(status="failed", queue="emails").count() > 2
+        assert cost("emails") == one
         assert not Job.objects.filter(status="failed", queue="emails").exists()
 
 
@@ -177,6 +209,41 @@ class TestOverviewNumbers:
         assert last.label == "12:30: 2 succeeded, 1 failed"
         assert last.failed_y + last.failed_height == chart.height
         assert last.succeeded_y + last.succeeded_height == pytest.approx(last.failed_y)
+
+    def test_the_chart_has_a_scale_and_a_time_axis(self, admin_client):
+        make_job("succeeded", now=FROZEN - timedelta(seconds=5))
+        for _ in range(2):
+            make_job("failed", now=FROZEN - timedelta(minutes=30))
+        chart = queries.overview().total.chart
+        assert (chart.peak, chart.scale_max, chart.scale_mid) == (2, 2, "1")
+        assert chart.start == datetime(2026, 11, 29, 11, 31, tzinfo=UTC)
+        assert chart.end == datetime(2026, 11, 29, 12, 30, tzinfo=UTC)
+        tallest = max(chart.bars, key=lambda bar: bar.failed_height)
+        assert tallest.failed_height == chart.height  # the peak reaches the scale's top
+        body = admin_client.get(reverse("jobs:overview")).content.decode()
+        assert '<div class="jd-chart-y" aria-hidden="true"><span>2</span><span>1</span>' in body
+        assert "data-clock>11:31 UTC</time>" in body and "<span>now</span>" in body
+
+    def test_a_new_install_has_a_scale_and_says_why_the_chart_is_empty(self, admin_client):
+        chart = queries.overview().total.chart
+        assert (chart.peak, chart.scale_max) == (0, 1)
+        body = admin_client.get(reverse("jobs:overview")).content.decode()
+        assert "No job finished in the last hour" in body
+
+    @pytest.mark.parametrize(
+        ("peak", "top"), [(0, 1), (1, 1), (3, 5), (7, 10), (11, 20), (240, 500)]
+    )
+    def test_nice_scale(self, peak, top):
+        assert queries.BarChart.nice_ceiling(peak) == top
+
+    def test_times_read_as_on_the_site(self, admin_client):
+        job = make_job("failed", now=FROZEN)
+        body = admin_client.get(reverse("jobs:job", args=[job.pk])).content.decode()
+        # The server's UTC, which the page's script repaints in local time with its zone.
+        assert (
+            '<time datetime="2026-11-29T12:30:30+00:00" data-time>Nov 29, 12:30:30 UTC</time>'
+            in body
+        )
 
     def test_latency_is_the_oldest_due_jobs_wait(self):
         make_job("ready", queue="emails", run_at=FROZEN - timedelta(minutes=3))
@@ -272,24 +339,56 @@ class TestOverviewPlans:
         for child in plan.get("Plans", ()):
             yield from TestOverviewPlans._pg_nodes(child)
 
+    @classmethod
+    def assert_reads_partial_indexes(cls, sql, params=None):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                assert "Seq Scan on jobs_job" not in plan, plan
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+                details = [row[3] for row in cursor.fetchall()]
+                plan = "\n".join(details)
+                assert "SCAN jobs_job" not in details, plan
+                on_jobs = [d for d in details if d.split()[1:2] == ["jobs_job"]]
+                assert on_jobs, plan
+                assert all("USING INDEX" in d or "USING COVERING INDEX" in d for d in on_jobs)
+        used = set(re.findall(r"jobs_job_\w+_idx", plan))
+        assert used and used <= cls.PARTIAL_INDEXES, plan
+
     def test_no_query_scans_the_table(self, overview_selects):
         selects, _ = overview_selects
         for sql in selects:
-            with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
-                    cursor.execute("EXPLAIN " + sql)
-                    plan = "\n".join(row[0] for row in cursor.fetchall())
-                    assert "Seq Scan on jobs_job" not in plan, plan
-                else:
-                    cursor.execute("EXPLAIN QUERY PLAN " + sql)
-                    details = [row[3] for row in cursor.fetchall()]
-                    plan = "\n".join(details)
-                    assert "SCAN jobs_job" not in details, plan
-                    on_jobs = [d for d in details if d.split()[1:2] == ["jobs_job"]]
-                    assert on_jobs, plan
-                    assert all("USING INDEX" in d or "USING COVERING INDEX" in d for d in on_jobs)
-            used = set(re.findall(r"jobs_job_\w+_idx", plan))
-            assert used and used <= self.PARTIAL_INDEXES, plan
+            self.assert_reads_partial_indexes(sql)
+
+    def test_the_workers_page_reads_partial_indexes(self, admin_client, history):
+        Worker.objects.create(name="host:1:abc", hostname="host", pid=1)
+        with CaptureQueriesContext(connection) as captured:
+            admin_client.get(reverse("jobs:workers"))
+        selects = [q["sql"] for q in captured.captured_queries if "jobs_job" in q["sql"]]
+        assert len(selects) == 2
+        for sql in selects:
+            self.assert_reads_partial_indexes(sql)
+
+    def test_the_task_page_reads_partial_indexes(self, admin_client, history):
+        make_job("failed", name="history")  # the fixture's history is a day old
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(reverse("jobs:task"), {"name": "history"})
+        assert response.context["task"].failed > 0
+        selects = [q["sql"] for q in captured.captured_queries if "jobs_job" in q["sql"]]
+        assert len(selects) == 4
+        for sql in selects:
+            self.assert_reads_partial_indexes(sql)
+
+    @pytest.mark.parametrize("status", Job.Status.values)
+    def test_list_pages_and_their_filters_read_partial_indexes(self, admin_client, history, status):
+        with CaptureQueriesContext(connection) as captured:
+            admin_client.get(reverse("jobs:list", args=[status]), {"range": "1h"})
+        selects = [q["sql"] for q in captured.captured_queries if "jobs_job" in q["sql"]]
+        assert len(selects) == 2
+        for sql in selects:
+            self.assert_reads_partial_indexes(sql)
 
     def test_each_query_reads_few_rows(self, overview_selects):
         """Run, each read of jobs_job stops at COUNT_CAP + 1 rows: 25,000 are there."""

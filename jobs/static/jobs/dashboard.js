@@ -4,11 +4,70 @@
 (function () {
   "use strict";
 
-  // Destructive forms ask first (delegated, so it survives region swaps).
+  // Destructive forms ask first (delegated, so it survives region swaps): the
+  // question is on the form, or on the button pressed when a form has several.
   document.addEventListener("submit", function (event) {
-    var question = event.target.getAttribute("data-confirm");
+    var button = event.submitter;
+    var question = (button && button.getAttribute("data-confirm")) ||
+      event.target.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   });
+
+  // A time picked in the browser's zone goes to the server as a UTC instant.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-local-time") || event.defaultPrevented) return;
+    var picked = new Date(form.elements.run_at.value);
+    if (!isNaN(picked.getTime())) form.elements.run_at_utc.value = picked.toISOString();
+  });
+
+  // "Tick every job on this page" ticks the rows' boxes (they belong to the
+  // bulk form above the list, through their form attribute).
+  document.addEventListener("change", function (event) {
+    if (!event.target.hasAttribute("data-select-page")) return;
+    document.querySelectorAll("input[name=ids][form=bulk]").forEach(function (box) {
+      box.checked = event.target.checked;
+    });
+  });
+
+  // Times read as on the rest of the site: the visitor's local time with its
+  // zone, and how long ago or how soon. The server writes UTC, readable
+  // without JavaScript; this repaints it, and keeps the relative part ticking.
+  var FORMAT = {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short"
+  };
+
+  function relative(date) {
+    var seconds = Math.round((date.getTime() - Date.now()) / 1000);
+    var abs = Math.abs(seconds);
+    if (abs < 2) return "now";
+    var text;
+    if (abs < 90) text = abs + " s";
+    else if (abs < 90 * 60) text = Math.round(abs / 60) + " min";
+    else if (abs < 36 * 3600) text = Math.round(abs / 3600) + " h";
+    else text = Math.round(abs / 86400) + " days";
+    return seconds > 0 ? "in " + text : text + " ago";
+  }
+
+  function paintTimes(root) {
+    root.querySelectorAll("time[data-time]").forEach(function (node) {
+      var date = new Date(node.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      node.textContent = date.toLocaleString([], FORMAT) + " (" + relative(date) + ")";
+      node.title = date.toString();
+    });
+    // A chart's time axis: the local clock time only.
+    root.querySelectorAll("time[data-clock]").forEach(function (node) {
+      var date = new Date(node.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      node.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      node.title = date.toString();
+    });
+  }
+
+  paintTimes(document);
+  window.setInterval(function () { paintTimes(document); }, 1000);
 
   var region = document.querySelector("[data-live-url]");
   if (!region || !window.fetch) return;
@@ -30,8 +89,10 @@
   }
 
   // Never pull the page from under someone: skip a beat while they are
-  // focused on a button in the region or selecting text in it.
+  // focused on a button in the region, selecting text in it, or ticking rows.
   function busy() {
+    // Ticked rows would be lost to a refresh: a list being acted on stays put.
+    if (region.querySelector("input[name=ids]:checked")) return true;
     var active = document.activeElement;
     if (active && active !== region && region.contains(active)) return true;
     var selection = window.getSelection && window.getSelection();
@@ -44,8 +105,13 @@
     });
   }
 
+  // Compared with the last fragment fetched, not with the region, whose
+  // times have been repainted since.
+  var lastHtml = null;
+
   function swap(html) {
-    if (html === region.innerHTML) return;
+    if (html === lastHtml) return;
+    lastHtml = html;
     var open = openDetails();
     var closed = Array.prototype.map.call(region.querySelectorAll("details[id]:not([open])"), function (d) {
       return d.id;
@@ -53,10 +119,14 @@
     region.innerHTML = html;
     open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
     closed.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = false; });
+    paintTimes(region);
   }
 
   function refresh() {
     if (inflight) return;
+    if (!paused && region.querySelector("input[name=ids]:checked")) {
+      status.textContent = "Updates wait while jobs are ticked.";
+    }
     if (paused || document.hidden || busy()) return schedule();
     inflight = true;
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
