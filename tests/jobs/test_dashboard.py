@@ -505,6 +505,7 @@ class TestWorkersPage:
             name="web.2:8:bbb",
             hostname="web.2",
             pid=8,
+            kind=Worker.Kind.IN_WEB,
             last_heartbeat_at=now - timedelta(minutes=5),
         )
         mine = make_job("running", locked_by="web.1:7:aaa", name="signupdemo.mailers.confirm")
@@ -521,7 +522,8 @@ class TestWorkersPage:
         assert (live.succeeded_display, live.failed_display) == ("2", "1")
         # Before the oldest worker started: not read.
         assert (stale.succeeded, stale.failed) == (0, 0)
-        assert "host <code>web.1</code>, process 7" in body
+        assert "Dedicated process: host <code>web.1</code>, process 7" in body
+        assert "Inside the web process: host <code>web.2</code>, process 8" in body
         assert '<tr class="jd-row-stale">' in body
         assert "Running jobs without a worker" in body
         assert reverse("jobs:job", args=[orphan.pk]) in body
