@@ -12,6 +12,7 @@ have no setting to raise them, never refuse a bench request.
 """
 
 import http.client
+import itertools
 import re
 import secrets
 import socket
@@ -47,6 +48,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Numbers for visitors' addresses and emails, never reused within a bench run.
+_VISITORS = itertools.count(1)
+
+
 class SignupClient:
     """One visitor after another: GET the form, POST it; times the POST only."""
 
@@ -67,7 +72,7 @@ class SignupClient:
     def sign_up(self) -> float:
         """One signup by a new visitor; returns the POST's latency in ms."""
         self.count += 1
-        n = self.count
+        n = next(_VISITORS)  # unique across clients: the abuse limits count per address
         ip = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
         forwarded = {"X-Forwarded-For": ip}
         response, page = self._request("GET", "/signup/", headers=forwarded)
@@ -177,8 +182,11 @@ def measure_while_draining(ctx: BenchContext, in_web: bool) -> list[float]:
     empty_job_table()
     in_web_env = "1" if in_web else "0"
     with serving(ctx, mode, worker=not in_web, warm_up=WARM_UP, JOBS_IN_WEB=in_web_env) as client:
-        enqueue_many(SleepJob(n, DRAIN_JOB_SECONDS) for n in range(DRAIN_JOBS))
-        backlog = Job.objects.filter(status__in=[*Job.WAITING, Job.Status.RUNNING])
+        drained = enqueue_many(SleepJob(n, DRAIN_JOB_SECONDS) for n in range(DRAIN_JOBS))
+        backlog = Job.objects.filter(
+            pk__in=[job.pk for job in drained],
+            status__in=[*Job.WAITING, Job.Status.RUNNING],
+        )
         latencies = []
         while backlog.exists() or len(latencies) < 20:
             latencies.append(client.sign_up())

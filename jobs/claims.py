@@ -9,6 +9,7 @@ one of them acts and a job never both runs and goes back to the queue.
 
 import math
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -44,10 +45,12 @@ class Holdings:
     def __init__(self):
         self._lock = threading.Lock()
         self._claims: dict[int, Claim] = {}
+        self._per_pool: Counter = Counter()
 
     def add(self, claim: Claim) -> None:
         with self._lock:
             self._claims[claim.job.pk] = claim
+            self._per_pool[claim.pool] += 1
 
     def take(self, claim: Claim, state: State, **changes) -> bool:
         """Move a queued claim to ``state`` (with ``changes``); False if another
@@ -68,6 +71,12 @@ class Holdings:
         with self._lock:
             if self._claims.get(claim.job.pk) is claim:
                 del self._claims[claim.job.pk]
+                self._per_pool[claim.pool] -= 1
+
+    def count(self, pool) -> int:
+        """Claims held for ``pool``'s threads."""
+        with self._lock:
+            return self._per_pool[pool]
 
     def snapshot(self) -> list[Claim]:
         with self._lock:

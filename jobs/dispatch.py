@@ -28,6 +28,8 @@ logger = logging.getLogger("jobs")
 #: threads, so a thread never waits for the next claim. Longer jobs are not
 #: read ahead: a job queued behind a slow one would wait while others idle.
 READ_AHEAD_BELOW = 0.1
+#: Seconds between looks for read-ahead claims that waited too long.
+RETURN_SCAN_INTERVAL = 0.25
 #: Seconds between promotions of scheduled jobs that came due while the
 #: worker was busy (an idle worker wakes for the next one on time).
 PROMOTE_INTERVAL = 1.0
@@ -44,6 +46,7 @@ class Dispatcher:
         self._unanswered: set[str] = set()  # leases of claims whose reply may be lost
         self._reconnect_delay = 0.5
         self.claim_sizes: list[int] = []  # the LIMIT of each claim statement
+        self._next_return_scan = 0.0
 
     def start(self) -> "Dispatcher":
         self.thread.start()
@@ -143,15 +146,17 @@ class Dispatcher:
             lease = new_lease()
             self._unanswered.add(lease)  # until the reply is in hand
             self.claim_sizes.append(free)
-            with bounded_statements():
-                jobs = claim_due_jobs(
-                    worker_name=worker.name,
-                    lease=lease,
-                    limit=free,
-                    queues=pool.queues,
-                    min_priority=worker.options.min_priority,
-                    max_priority=worker.options.max_priority,
-                )
+            # No statement timeout here (the hot path: it would cost three
+            # round trips): the claim skips locked rows, so it never waits
+            # on a lock, and TCP_USER_TIMEOUT bounds a hanging connection.
+            jobs = claim_due_jobs(
+                worker_name=worker.name,
+                lease=lease,
+                limit=free,
+                queues=pool.queues,
+                min_priority=worker.options.min_priority,
+                max_priority=worker.options.max_priority,
+            )
             self._unanswered.discard(lease)
             generation = worker.heartbeat.generation
             for job in jobs:
@@ -188,6 +193,9 @@ class Dispatcher:
         (their threads are busy with longer jobs than the average promised),
         and every unstarted claim once the worker stops."""
         worker = self.worker
+        if now < self._next_return_scan and not worker.stopping:
+            return  # a few scans a second are enough for a one-second window
+        self._next_return_scan = now + RETURN_SCAN_INTERVAL
         for claim in worker.holdings.snapshot():
             waited_too_long = now - claim.claimed_at > self.read_ahead_window
             if (

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from .models import Job
-from .running import patiently, record_success
+from .running import patiently
 
 logger = logging.getLogger("jobs")
 
@@ -90,29 +90,31 @@ class SuccessRecorder:
                 self._changed.notify_all()
 
     def _write_batch(self, batch: list[_Success]) -> set[int]:
-        if len(batch) > 1:
-            try:
-                ids, uncertain = patiently(
-                    lambda: _update(batch), f"{len(batch)} successes", self.give_up
-                )
-            except (OperationalError, InterfaceError):
-                raise
-            except DatabaseError as exc:
-                logger.warning("%s successes refused together (%s); one by one", len(batch), exc)
-            else:
-                if uncertain:  # a lost reply: the rows tell what committed
-                    ids |= _already_succeeded(batch)
-                return ids
+        try:
+            return self._write_together(batch)
+        except (OperationalError, InterfaceError):
+            raise
+        except DatabaseError as exc:
+            if len(batch) == 1:
+                batch[0].error = exc  # its thread records a failure instead
+                return set()
+            logger.warning("%s successes refused together (%s); one by one", len(batch), exc)
         recorded = set()
         for item in batch:
             try:
-                if record_success(item.job, item.now, item.result, self.give_up):
-                    recorded.add(item.job.pk)
+                recorded |= self._write_together([item])
             except (OperationalError, InterfaceError):
                 raise
             except DatabaseError as exc:
-                item.error = exc  # this one alone: its thread records a failure instead
+                item.error = exc  # this one alone
         return recorded
+
+    def _write_together(self, batch: list[_Success]) -> set[int]:
+        """One guarded UPDATE for ``batch``; the ids it recorded."""
+        ids, uncertain = patiently(lambda: _update(batch), f"{len(batch)} successes", self.give_up)
+        if uncertain:  # a lost reply: the rows tell what committed
+            ids |= _already_succeeded(batch)
+        return ids
 
 
 def _already_succeeded(batch: list[_Success]) -> set[int]:

@@ -287,8 +287,13 @@ class WorkerLoop:
                     if average is None
                     else average + DURATION_SMOOTHING * (duration - average)
                 )
-        self.dispatcher.wake.set()
-        self._waker.wake()
+        if self.stopping:
+            self.dispatcher.wake.set()
+            self._waker.wake()  # the control thread ends the worker once nothing is held
+        elif self.holdings.count(claim.pool) <= 2 * claim.pool.size:
+            # Only then may the dispatcher claim (read-ahead refills once its
+            # threads are down to two jobs each): no round for every job.
+            self.dispatcher.wake.set()
 
     def _notified(self, queue: str) -> None:
         served = self.options.queues

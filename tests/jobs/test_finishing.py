@@ -54,7 +54,7 @@ def test_a_write_error_reaches_the_waiting_thread(monkeypatch):
     def broken(*args):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("jobs.finishing.record_success", broken)
+    monkeypatch.setattr("jobs.finishing._update", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         SuccessRecorder()(claimed, timezone.now(), None)
     job.refresh_from_db()
