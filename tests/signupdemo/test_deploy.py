@@ -35,7 +35,7 @@ def production_env(**extra):
     return env
 
 
-def manage(*args, env):
+def run_manage(*args, env):
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -47,26 +47,26 @@ def manage(*args, env):
 
 
 def test_check_deploy_is_clean_in_production():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_check_deploy_is_clean_with_smtp_too():
     env = production_env(EMAIL_URL="smtp://user:secret@smtp.example.com:587")
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_check_deploy_is_clean_with_an_https_site_url():
     env = production_env(SITE_URL="https://www.example.com")
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("site_url", ["http://localhost:8000", "http://www.example.com"])
 def test_check_deploy_warns_only_about_a_site_url_visitors_cannot_use(site_url):
-    result = manage("check", "--deploy", env=production_env(SITE_URL=site_url))
+    result = run_manage("check", "--deploy", env=production_env(SITE_URL=site_url))
     assert "signupdemo.W001" in result.stderr + result.stdout
 
 
@@ -89,21 +89,23 @@ for email, host in [
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_site_url_emails_link_to_the_origin_the_visitor_used(manage, subprocess_env):
+def test_without_site_url_emails_link_to_the_origin_the_visitor_used(subprocess_env):
+    # production_env drops CI (which turns Heroku's settings off), so not the
+    # `manage` fixture, whose environment keeps it.
     env = production_env(DATABASE_URL=subprocess_env["DATABASE_URL"])
-    signups = manage("shell", "-c", PRODUCTION_SIGNUPS, env=env)
-    assert signups.wait() == 0, signups.output
-    assert "host=my-app-1234.herokuapp.com status=302 location=/watch/" in signups.output
+    signups = run_manage("shell", "-c", PRODUCTION_SIGNUPS, env=env)
+    assert signups.returncode == 0, signups.stdout + signups.stderr
+    assert "host=my-app-1234.herokuapp.com status=302 location=/watch/" in signups.stdout
     # A Host that ALLOWED_HOSTS refuses: 400, before any view could queue a thing.
-    assert "host=evil.example.com status=400" in signups.output
+    assert "host=evil.example.com status=400" in signups.stdout
     assert list(get_user_model().objects.values_list("email", flat=True)) == ["ada@example.com"]
     assert Job.objects.count() == 2  # Ada's confirmation and reminder
     assert set(ScheduledEmail.objects.values_list("site_url", flat=True)) == {
         "https://my-app-1234.herokuapp.com"
     }
 
-    worker = manage("jobs", "workoff", env=env)
-    assert worker.wait() == 0, worker.output
+    worker = run_manage("jobs", "workoff", env=env)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
     message = OutboxMessage.objects.get()
     links = re.findall(r"https?://\S+", message.body_text)
     links += re.findall(r'href="([^"]*)"', message.body_html)
@@ -116,7 +118,7 @@ def test_without_site_url_emails_link_to_the_origin_the_visitor_used(manage, sub
 def test_production_refuses_to_start_without_a_secret_key():
     env = production_env()
     del env["DJANGO_SECRET_KEY"]
-    result = manage("check", env=env)
+    result = run_manage("check", env=env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
 
@@ -188,9 +190,9 @@ def test_the_deploy_button_names_the_repository_app_json_names():
 
 def test_heroku_accepts_its_own_domain_and_listed_custom_domains_only():
     script = "from django.conf import settings; print(settings.ALLOWED_HOSTS)"
-    result = manage("shell", "--no-imports", "-c", script, env=production_env())
+    result = run_manage("shell", "--no-imports", "-c", script, env=production_env())
     assert result.stdout.strip() == "['.herokuapp.com']", result.stderr
-    result = manage(
+    result = run_manage(
         "shell",
         "--no-imports",
         "-c",
