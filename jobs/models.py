@@ -77,9 +77,15 @@ class Job(models.Model):
         #: Due later. Kept apart from ready jobs so that claiming never reads
         #: them; a worker promotes them to ready when their run_at comes.
         SCHEDULED = "scheduled", "Scheduled"
+        #: Due, but its concurrency key has no free slot yet. Claims never
+        #: read blocked jobs; one becomes ready when a slot frees (jobs.limits).
+        BLOCKED = "blocked", "Blocked"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        #: Cancelled before it ran, or stopped on request while it ran; kept
+        #: like failed jobs, never retried.
+        CANCELLED = "cancelled", "Cancelled"
 
     name = models.CharField(max_length=255, help_text="What the job calls, for people.")
     queue = models.CharField(max_length=QUEUE_NAME_MAX_LENGTH, default="default")
@@ -115,6 +121,25 @@ class Job(models.Model):
         db_default=0,
         help_text="Failed attempts ever recorded, including those no longer kept.",
     )
+    # NULL, not "": keyless jobs stay out of the key's indexes and constraint.
+    unique_key = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="While a job with this key waits, enqueueing another returns that one.",
+    )
+    concurrency_key = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="Jobs sharing this key run at most concurrency_limit at a time.",
+    )
+    concurrency_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most jobs of the concurrency key ready or running."
+    )
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When cancellation of the running job was asked for."
+    )
     result = models.JSONField(null=True, blank=True, help_text="What the job returned.")
     failed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -122,7 +147,11 @@ class Job(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     #: Statuses of jobs waiting for a worker.
-    WAITING = (Status.READY, Status.SCHEDULED)
+    WAITING = (Status.READY, Status.SCHEDULED, Status.BLOCKED)
+    #: Statuses of jobs that hold a slot of their concurrency key.
+    HOLDING_SLOT = (Status.READY, Status.RUNNING)
+    #: Statuses of jobs that are over: they never run again unless retried.
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
     #: Failed attempts kept in ``errors`` (the oldest go first); ``error_count``
     #: counts them all.
     ERRORS_KEPT = 10
@@ -130,6 +159,7 @@ class Job(models.Model):
     RUN_FIELDS = (
         "id", "name", "queue", "priority", "payload", "status", "attempts", "max_attempts",
         "max_run_time", "run_at", "locked_at", "locked_by", "lease", "created_at",
+        "unique_key", "concurrency_key", "concurrency_limit", "cancel_requested_at",
     )  # fmt: skip
 
     objects = JobQuerySet.as_manager()
@@ -163,6 +193,32 @@ class Job(models.Model):
             models.Index(
                 fields=["failed_at"], condition=Q(status="failed"), name="jobs_job_failed_idx"
             ),
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(status="cancelled"),
+                name="jobs_job_cancelled_idx",
+            ),
+            # Unblocking reads a key's blocked jobs in run order, and counts
+            # the slots its ready and running jobs hold.
+            models.Index(
+                fields=["concurrency_key", "-priority", "run_at", "id"],
+                condition=Q(status="blocked"),
+                name="jobs_job_blocked_idx",
+            ),
+            models.Index(
+                fields=["concurrency_key"],
+                condition=Q(status__in=["ready", "running"], concurrency_key__isnull=False),
+                name="jobs_job_slots_idx",
+            ),
+        ]
+        constraints = [
+            # One waiting job per unique key: the database enforces it, so
+            # concurrent enqueues cannot both add one.
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                condition=Q(status__in=["ready", "scheduled", "blocked"], unique_key__isnull=False),
+                name="jobs_job_unique_waiting",
+            ),
         ]
 
     def __str__(self):
@@ -173,9 +229,12 @@ class Job(models.Model):
         super().save(*args, **kwargs)
 
     @staticmethod
-    def waiting_status(run_at, now) -> "Job.Status":
-        """Ready if due at ``now``, else scheduled."""
-        return Job.Status.SCHEDULED if run_at > now else Job.Status.READY
+    def waiting_status(run_at, now, concurrency_key=None) -> "Job.Status":
+        """Scheduled until ``run_at``; then ready, or blocked until a slot of
+        its concurrency key is free (jobs.limits.unblock gives it one)."""
+        if run_at > now:
+            return Job.Status.SCHEDULED
+        return Job.Status.BLOCKED if concurrency_key else Job.Status.READY
 
     @property
     def last_traceback(self) -> str:
