@@ -43,17 +43,20 @@ class JobsBackend(BaseTaskBackend):
             )
 
     def enqueue(self, task, args, kwargs):
-        from .enqueueing import _job_row, _submit
+        from .enqueueing import _job_row, _submit, call_keys
         from .taskcalls import task_call, task_result
 
         self.validate_task(task)
         args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
+        # Keys declared with @jobs.limits under @task, given the call's arguments.
+        keys = call_keys(getattr(task.func, "jobs_limits", None) or {}, args, kwargs)
         job = _job_row(
             task_call(task, self.alias, args, kwargs),
             task.module_path,
             priority=task.priority,
             run_at=task.run_after,
             queue=task.queue_name,
+            **keys,
         )
         if not jobs_settings().DELAY_JOBS:
             return self._run_inline(job, task)

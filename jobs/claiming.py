@@ -21,6 +21,7 @@ import secrets
 
 from django.db import connections
 
+from . import slots
 from .clock import due_sql, now_sql
 from .models import Job, PausedQueue
 from .notifying import notify_enqueued
@@ -41,13 +42,14 @@ RETURNING {columns}
 
 _PROMOTE_SQL = """
 UPDATE {job}
-   SET status = 'ready', updated_at = {now}
+   SET status = CASE WHEN concurrency_key IS NULL THEN 'ready' ELSE 'blocked' END,
+       updated_at = {now}
  WHERE id {in_ids}
        SELECT id FROM {job}
         WHERE status = 'scheduled' AND run_at <= {due}
         ORDER BY run_at, id
         LIMIT %s{lock}{end_ids}
-RETURNING queue
+RETURNING queue, concurrency_key
 """
 
 
@@ -73,7 +75,8 @@ def promote_due_jobs(*, now=None, limit=PROMOTE_BATCH, using="default") -> list[
 
     ``now=None`` uses the database's clock, as claims do. Promotion covers
     every queue: a worker promotes jobs it does not serve for the workers
-    that do, and wakes them (PostgreSQL).
+    that do, and wakes them (PostgreSQL). A job with a concurrency key goes
+    to blocked instead, and gets a slot if its key has one free.
     """
     connection = connections[using]
     sql = _PROMOTE_SQL.format(
@@ -88,10 +91,14 @@ def promote_due_jobs(*, now=None, limit=PROMOTE_BATCH, using="default") -> list[
         params = [timestamp, timestamp, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        queues = [queue for (queue,) in cursor.fetchall()]
+        rows = cursor.fetchall()
+    queues = [queue for queue, key in rows if key is None]
     if queues:
         notify_enqueued(queues, using=using)
-    return queues
+    keys = {key for _, key in rows if key is not None}
+    if keys:
+        slots.unblock(Job, keys, using=using)
+    return [queue for queue, _ in rows]
 
 
 def new_lease() -> str:

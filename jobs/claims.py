@@ -36,6 +36,7 @@ class Claim:
     interruptible: Interruptible = field(default_factory=Interruptible)
     interrupted_at: float | None = None
     interrupted_with: type | None = None
+    cancel_deadline: float = math.inf  # when to interrupt a job asked to stop
     stuck: bool = False
 
 

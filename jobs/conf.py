@@ -48,6 +48,9 @@ class JobsSettings:
     #: Seconds a job's thread gets to stop once interrupted (timeout, shutdown)
     #: before the worker gives up on that thread and exits to be restarted.
     INTERRUPT_GRACE: float = 5.0
+    #: Seconds a running job whose cancellation was requested gets to stop on
+    #: its own (jobs.cancel_requested()) before it is interrupted.
+    CANCEL_GRACE: float = 10.0
     #: Bound on every wait for the database by the worker's own connections:
     #: connecting, an unanswered packet, one of its own statements (seconds).
     DATABASE_TIMEOUT: float = 10.0

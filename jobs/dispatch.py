@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.db import DatabaseError, connections
 from django.db.models import Min
 
-from . import maintenance
+from . import maintenance, slots
 from .claiming import PROMOTE_BATCH, claim_due_jobs, new_lease, promote_due_jobs
 from .claims import Claim, State
 from .connections import bounded_statements, harden
@@ -245,7 +245,7 @@ class Dispatcher:
             .for_queues(worker.options.queues)
             .in_priority_range(worker.options.min_priority, worker.options.max_priority)
             .aggregate(next=Min("run_at"))["next"]
-            for status in Job.WAITING
+            for status in (Job.Status.READY, Job.Status.SCHEDULED)
         ]
         next_run_at = min(filter(None, soonest), default=None)
         if next_run_at is None:
@@ -269,3 +269,6 @@ class Dispatcher:
                 )
         with bounded_statements():
             maintenance.prune_succeeded(worker.clock.now())
+            # Slots are filled as they free; this catches one whose filling
+            # failed (the database was away at that moment).
+            slots.unblock(Job)

@@ -16,7 +16,7 @@ from django.core.mail import EmailMessage
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from . import payload
+from . import payload, slots
 from .conf import QUEUE_NAME_MAX_LENGTH, jobs_settings
 from .models import Job
 from .running import payload_size, run_inline
@@ -50,9 +50,95 @@ def _evaluate(option, instance):
     return option(instance) if wants_instance else option()
 
 
-def _job_row(call, name, *, priority, run_at, queue, max_attempts=None, max_run_time=None):
+KEY_MAX_LENGTH = 255  # the key columns' max_length
+
+
+def _key(value, option):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > KEY_MAX_LENGTH:
+        raise ValueError(
+            f"{option} must be a non-empty string of at most {KEY_MAX_LENGTH} characters, "
+            f"not {value!r}."
+        )
+    return value
+
+
+def _limit(key, limit):
+    if limit is None:
+        return 1 if key is not None else None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"concurrency_limit must be a positive integer, not {limit!r}.")
+    if key is None:
+        raise ValueError("concurrency_limit needs a concurrency_key to limit.")
+    return limit
+
+
+#: Options whose callables receive the call's arguments (and give keys).
+KEY_OPTIONS = ("unique_key", "concurrency_key", "concurrency_limit")
+
+
+def limits(*, unique_key=None, concurrency_key=None, concurrency_limit=None):
+    """Declare a function's keys for every way it is queued: ``delay(f)``,
+    ``handle_asynchronously`` and ``@task`` (put ``@limits`` under ``@task``).
+
+    ``unique_key``: while a job with this key is ready, scheduled or blocked,
+    queueing another returns that job instead. ``concurrency_key`` and
+    ``concurrency_limit`` (default 1): at most that many jobs with the key
+    ready or running at once. Each may be a value or a callable given the
+    call's arguments (after the instance, for a method).
+    """
+    declared = {
+        "unique_key": unique_key,
+        "concurrency_key": concurrency_key,
+        "concurrency_limit": concurrency_limit,
+    }
+
+    def decorate(func):
+        func.jobs_limits = {name: value for name, value in declared.items() if value is not None}
+        return func
+
+    return decorate
+
+
+def call_keys(options: dict, args, kwargs, instance=None) -> dict:
+    """The key options for one call: callables are given its arguments."""
+    keys = {}
+    for name in KEY_OPTIONS:
+        value = options.get(name)
+        if callable(value):
+            value = (
+                value(instance, *args, **kwargs) if instance is not None else value(*args, **kwargs)
+            )
+        keys[name] = value
+    return keys
+
+
+def _with_limits(options: dict, target) -> dict:
+    """``options``, with the keys ``@limits`` declared on ``target`` where
+    the caller gave none."""
+    declared = getattr(target, "jobs_limits", None) or {}
+    return {**options, **{k: v for k, v in declared.items() if options.get(k) is None}}
+
+
+def _job_row(
+    call,
+    name,
+    *,
+    priority,
+    run_at,
+    queue,
+    max_attempts=None,
+    max_run_time=None,
+    unique_key=None,
+    concurrency_key=None,
+    concurrency_limit=None,
+):
     """A validated, unsaved Job for ``call`` (an encoded payload dict)."""
     config = jobs_settings()
+    unique_key = _key(unique_key, "unique_key")
+    concurrency_key = _key(concurrency_key, "concurrency_key")
+    concurrency_limit = _limit(concurrency_key, concurrency_limit)
     priority = config.DEFAULT_PRIORITY if priority is None else priority
     if (
         isinstance(priority, bool)
@@ -107,6 +193,10 @@ def _job_row(call, name, *, priority, run_at, queue, max_attempts=None, max_run_
         "last_error": "",
         "errors": [],
         "error_count": 0,
+        "unique_key": unique_key,
+        "concurrency_key": concurrency_key,
+        "concurrency_limit": concurrency_limit,
+        "cancel_requested_at": None,
         "result": None,
         "failed_at": None,
         "finished_at": None,
@@ -125,17 +215,51 @@ def _attribute(obj, name):
 
 
 def _settle_status(job):
-    """Ready or scheduled, by run_at as it stands after the job's enqueue hook."""
-    job.status = Job.waiting_status(job.run_at, job.created_at)
+    """Ready, scheduled or blocked (for a concurrency slot), by run_at as it
+    stands after the job's enqueue hook."""
+    job.status = Job.waiting_status(job.run_at, job.created_at, job.concurrency_key)
     return job
 
 
 def _submit(job):
-    """Save ``job`` (or, with DELAY_JOBS off, run it at once) and return it."""
+    """Save ``job`` (or, with DELAY_JOBS off, run it at once) and return it;
+    with a unique key another job waits with, return that one instead."""
     if not jobs_settings().DELAY_JOBS:
         return run_inline(job)
-    _settle_status(job).save()  # on PostgreSQL a trigger NOTIFYs workers (migration 0003)
+    _settle_status(job)
+    if job.unique_key is not None:
+        job = _insert_unique(job)
+    else:
+        job.save()  # on PostgreSQL a trigger NOTIFYs workers (migration 0003)
+    _fill_slot_on_commit(job)
     return job
+
+
+#: Tries of an enqueue whose unique key's holder keeps starting before it is read.
+UNIQUE_TRIES = 10
+
+
+def _insert_unique(job):
+    """Insert ``job`` unless a job with its unique key waits; return the one
+    that waits. The partial unique index decides, so concurrent enqueues
+    (in any transactions) add one job: a second INSERT waits for the first's
+    transaction, then skips (ON CONFLICT DO NOTHING)."""
+    waiting = Job.objects.filter(unique_key=job.unique_key, status__in=Job.WAITING)
+    for _ in range(UNIQUE_TRIES):
+        if _insert([job], skip_waiting_duplicates=True):
+            return job
+        existing = waiting.first()
+        if existing is not None:
+            return existing
+        # It started (or was cancelled) between the two statements: try again.
+    raise RuntimeError(f"Could not enqueue or find a job with unique_key {job.unique_key!r}.")
+
+
+def _fill_slot_on_commit(job):
+    """A blocked job gets a slot, if its key has one free, once it commits."""
+    if job.status == Job.Status.BLOCKED:
+        key = job.concurrency_key
+        transaction.on_commit(lambda: slots.unblock_quietly(Job, [key]))
 
 
 # -- job objects ----------------------------------------------------------------
@@ -156,6 +280,9 @@ def _job_object_row(job_object, priority, run_at, queue):
         queue=queue if queue is not None else _attribute(job_object, "queue_name"),
         max_attempts=_attribute(job_object, "max_attempts"),
         max_run_time=_attribute(job_object, "max_run_time"),
+        unique_key=_attribute(job_object, "unique_key"),
+        concurrency_key=_attribute(job_object, "concurrency_key"),
+        concurrency_limit=_attribute(job_object, "concurrency_limit"),
     )
     if callable(getattr(job_object, "enqueue", None)):
         job_object.enqueue(job)
@@ -166,8 +293,10 @@ def enqueue(job_object, *, priority=None, run_at=None, queue=None) -> Job:
     """Queue an object with a ``perform()`` method; returns the saved Job.
 
     The object's ``__dict__`` is stored as JSON. ``queue`` defaults to its
-    ``queue_name``; ``max_attempts``, ``max_run_time`` and ``display_name`` are
-    read from it when present, and its ``enqueue(job)`` hook runs before save.
+    ``queue_name``; ``max_attempts``, ``max_run_time``, ``display_name``,
+    ``unique_key``, ``concurrency_key`` and ``concurrency_limit`` are read
+    from it when present (attributes or methods), and its ``enqueue(job)``
+    hook runs before save.
     """
     return _submit(_job_object_row(job_object, priority, run_at, queue))
 
@@ -177,6 +306,10 @@ def enqueue_many(job_objects: Iterable, *, priority=None, run_at=None, queue=Non
     rows = [_job_object_row(obj, priority, run_at, queue) for obj in job_objects]
     if not jobs_settings().DELAY_JOBS:
         return [_submit(row) for row in rows]
+    if any(row.unique_key is not None or row.concurrency_key is not None for row in rows):
+        # Keyed jobs go in one at a time: each may meet its key's holder.
+        with transaction.atomic():
+            return [_submit(row) for row in rows]
     for row in rows:
         _settle_status(row)
     with transaction.atomic():
@@ -191,6 +324,7 @@ INSERT_BATCH = 2000
 #: What differs between the rows of one enqueue_many; the rest is shared.
 _VARYING = (
     "name", "queue", "priority", "payload", "status", "run_at", "max_attempts", "max_run_time",
+    "unique_key", "concurrency_key", "concurrency_limit",
 )  # fmt: skip
 
 # The rows' own values travel as one JSON array that the database unpacks
@@ -199,18 +333,27 @@ _VARYING = (
 _ROWS_SQL = {
     "postgresql": (
         "SELECT {varying}, {shared} FROM json_populate_recordset(NULL::{job}, %s)"
-        " WITH ORDINALITY AS r ORDER BY r.ordinality"
+        " WITH ORDINALITY AS r WHERE true ORDER BY r.ordinality"
     ),
-    "sqlite": "SELECT {varying}, {shared} FROM json_each(%s) AS r ORDER BY r.key",
+    # "WHERE true": SQLite would read ON CONFLICT as a join's ON otherwise.
+    "sqlite": "SELECT {varying}, {shared} FROM json_each(%s) AS r WHERE true ORDER BY r.key",
 }
+
+# Skip a row whose unique key a waiting job holds (the partial unique index
+# jobs_job_unique_waiting), rather than fail the statement.
+_SKIP_WAITING_DUPLICATES = (
+    " ON CONFLICT (unique_key)"
+    " WHERE status IN ('ready', 'scheduled', 'blocked') AND unique_key IS NOT NULL DO NOTHING"
+)
 _VALUE_SQL = {
     "postgresql": "r.{column}",
     "sqlite": "json_extract(r.value, '$.{column}')",
 }
 
 
-def _insert(rows: list[Job]) -> None:
-    """One INSERT ... RETURNING id for many rows.
+def _insert(rows: list[Job], skip_waiting_duplicates: bool = False) -> bool:
+    """One INSERT ... RETURNING id for many rows; False if it skipped a row
+    (``skip_waiting_duplicates``, for one row at a time).
 
     Django's bulk_create prepares every value field by field, which costs more
     than the database's work here. Instead each row's varying values go in
@@ -237,10 +380,11 @@ def _insert(rows: list[Job]) -> None:
         ),
         job=ops.quote_name(Job._meta.db_table),
     )
-    sql = "INSERT INTO {} ({}) {} RETURNING {}".format(
+    sql = "INSERT INTO {} ({}) {}{} RETURNING {}".format(
         ops.quote_name(Job._meta.db_table),
         ", ".join(ops.quote_name(f.column) for f in [*varying, *shared]),
         select,
+        _SKIP_WAITING_DUPLICATES if skip_waiting_duplicates else "",
         ops.quote_name("id"),
     )
     params = [f.get_db_prep_save(getattr(first, f.attname), connection) for f in shared]
@@ -249,12 +393,15 @@ def _insert(rows: list[Job]) -> None:
         # Neither database promises RETURNING's order, but ids grow in the
         # order rows go in (sequence or AUTOINCREMENT), which is the array's.
         ids = sorted(pk for (pk,) in cursor.fetchall())
+    if len(ids) < len(rows):
+        return False
     written = [(f.attname, getattr(first, f.attname)) for f in shared]  # the first row's
     for row, pk in zip(rows, ids, strict=True):
         row.pk = pk
         row._state.adding, row._state.db = False, connection.alias
         for attname, value in written:
             setattr(row, attname, value)
+    return True
 
 
 def _json_value(field, vendor, ops):
@@ -289,7 +436,12 @@ class _DelayedCall:
 
     def __call__(self, *args, **kwargs):
         call = {**self._call, **_encode_call(self._where, self._signature, args, kwargs)}
-        options = {k: _evaluate(v, self._instance) for k, v in self._options.items()}
+        options = {
+            k: _evaluate(v, self._instance)
+            for k, v in self._options.items()
+            if k not in KEY_OPTIONS
+        }
+        options |= call_keys(self._options, args, kwargs, self._instance)
         return _submit(_job_row(call, self._name, **options))
 
 
@@ -331,7 +483,7 @@ class DelayProxy:
             self._receiver,
             name,
             inspect.signature(self._obj),
-            self._options,
+            _with_limits(self._options, self._obj),
         )(*args, **kwargs)
 
     def __getattr__(self, method):
@@ -357,19 +509,39 @@ class DelayProxy:
             {**self._receiver, "method": method},
             payload.receiver_name(obj, method),
             signature,
-            self._options,
+            _with_limits(self._options, getattr(obj, method)),
             instance=None if inspect.isclass(obj) else obj,
         )
 
 
-def delay(obj, *, priority=None, run_at=None, queue=None) -> DelayProxy:
+def delay(
+    obj,
+    *,
+    priority=None,
+    run_at=None,
+    queue=None,
+    unique_key=None,
+    concurrency_key=None,
+    concurrency_limit=None,
+) -> DelayProxy:
     """Run a method of ``obj`` (or the function ``obj``) later, in a worker.
 
     ``delay(photo).upload(size=2)`` and ``delay(report_function)(user)`` return
     the saved Job. ``obj`` may be a saved model instance, a class, a Mailer
     class, a module-level function, or a plain object whose state is JSON.
+    ``unique_key``, ``concurrency_key`` and ``concurrency_limit``: see limits().
     """
-    return DelayProxy(obj, {"priority": priority, "run_at": run_at, "queue": queue})
+    return DelayProxy(
+        obj,
+        {
+            "priority": priority,
+            "run_at": run_at,
+            "queue": queue,
+            "unique_key": unique_key,
+            "concurrency_key": concurrency_key,
+            "concurrency_limit": concurrency_limit,
+        },
+    )
 
 
 # -- handle_asynchronously --------------------------------------------------------
@@ -412,14 +584,30 @@ class _Asynchronous:
 
 
 def handle_asynchronously(
-    function: Callable | None = None, *, priority=None, run_at=None, queue=None
+    function: Callable | None = None,
+    *,
+    priority=None,
+    run_at=None,
+    queue=None,
+    unique_key=None,
+    concurrency_key=None,
+    concurrency_limit=None,
 ):
     """Make every call of a method or function enqueue a job instead.
 
     ``run_at``, ``priority`` and ``queue`` may be values or callables evaluated
     at each call (a callable taking one argument receives the instance).
+    ``unique_key``, ``concurrency_key`` and ``concurrency_limit`` may be values
+    or callables given the call's arguments, the instance first for a method.
     """
-    options = {"priority": priority, "run_at": run_at, "queue": queue}
+    options = {
+        "priority": priority,
+        "run_at": run_at,
+        "queue": queue,
+        "unique_key": unique_key,
+        "concurrency_key": concurrency_key,
+        "concurrency_limit": concurrency_limit,
+    }
 
     def decorate(func):
         if not inspect.isfunction(func):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from . import slots
 from .models import Job
 from .running import patiently
 
@@ -88,6 +89,11 @@ class SuccessRecorder:
             with self._changed:
                 self._writing = False
                 self._changed.notify_all()
+        # Their concurrency slots are free: the next jobs of their keys may go.
+        keys = {item.job.concurrency_key for item in batch if item.recorded}
+        keys.discard(None)
+        if keys:
+            slots.unblock_quietly(Job, keys)
 
     def _write_batch(self, batch: list[_Success]) -> set[int]:
         try:

@@ -28,7 +28,7 @@ from django.db.models.functions import Now
 from .clock import DatabaseClock
 from .conf import jobs_settings
 from .connections import bounded_statements, harden
-from .models import Worker
+from .models import Job, Worker
 
 logger = logging.getLogger("jobs")
 
@@ -44,12 +44,14 @@ class Heartbeat:
         kind: str = "dedicated",
         clock: DatabaseClock,
         monotonic: Callable[[], float] = time.monotonic,
+        on_cancel: Callable[[list], None] | None = None,
     ):
         self.name = name
         self.queues, self.concurrency, self.lock_key = list(queues), concurrency, lock_key
         self.kind = kind
         self.clock = clock
         self.monotonic = monotonic
+        self.on_cancel = on_cancel
         config = jobs_settings()
         self.interval, self.timeout = config.HEARTBEAT_INTERVAL, config.HEARTBEAT_TIMEOUT
         self.generation = 0
@@ -57,6 +59,7 @@ class Heartbeat:
         self.steady_since: float | None = None
         self.registered = threading.Event()
         self._stop = threading.Event()
+        self._poked = threading.Event()
         self._unregister = False
         self._thread = threading.Thread(target=self._run, name="jobs-heartbeat", daemon=True)
 
@@ -79,14 +82,21 @@ class Heartbeat:
         """Stop beating; delete the row too if ``unregister`` (nothing left running)."""
         self._unregister = unregister
         self._stop.set()
+        self._poked.set()
         self._thread.join(timeout)
+
+    def poke(self) -> None:
+        """Beat now: a running job's cancellation was requested (PostgreSQL's
+        NOTIFY says so; without it the next beat finds out)."""
+        self._poked.set()
 
     def _run(self) -> None:
         harden()
         try:
             while not self._stop.is_set():
                 self.beat()
-                self._stop.wait(self.interval if self.fresh() else min(self.interval, 1.0))
+                self._poked.wait(self.interval if self.fresh() else min(self.interval, 1.0))
+                self._poked.clear()
             if self._unregister:
                 Worker.objects.filter(name=self.name).delete()
         except DatabaseError:
@@ -109,6 +119,7 @@ class Heartbeat:
                     )
                     self._register()
             self.clock.sync()
+            requests = self._cancellation_requests()
         except DatabaseError as exc:
             logger.warning("worker=%s heartbeat failed: %s", self.name, exc)
             connections["default"].close()
@@ -118,7 +129,18 @@ class Heartbeat:
             self.steady_since = sent
         self.last_beat = sent
         self.registered.set()
+        if requests and self.on_cancel is not None:
+            self.on_cancel(requests)
         return True
+
+    def _cancellation_requests(self) -> list:
+        """(id, lease, requested at) of this worker's jobs asked to stop."""
+        if self.on_cancel is None:
+            return []
+        running = Job.objects.filter(
+            status=Job.Status.RUNNING, locked_by=self.name, cancel_requested_at__isnull=False
+        )
+        return list(running.values_list("pk", "lease", "cancel_requested_at"))
 
     def _register(self) -> None:
         Worker.objects.update_or_create(

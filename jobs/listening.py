@@ -20,7 +20,7 @@ from django.db import connections
 
 from .conf import jobs_settings
 from .connections import bounded_options
-from .notifying import NOTIFY_CHANNEL
+from .notifying import CANCEL_CHANNEL, NOTIFY_CHANNEL
 
 logger = logging.getLogger("jobs")
 
@@ -46,16 +46,19 @@ def url_settings(url: str) -> dict:
 
 
 class NotificationListener:
-    """A daemon thread that calls ``on_notify(queue)`` for each enqueue."""
+    """A daemon thread that calls ``on_notify(queue)`` for each enqueue, and
+    ``on_cancel()`` when cancellation of a running job was requested."""
 
     def __init__(
         self,
         listen_url: bool | str,
         on_notify: Callable[[str], None],
         lock_key: int | None = None,
+        on_cancel: Callable[[], None] | None = None,
     ):
         self.listen_url = listen_url
         self.on_notify = on_notify
+        self.on_cancel = on_cancel
         self.lock_key = lock_key
         self.connected = threading.Event()
         self._stopping = threading.Event()
@@ -80,6 +83,7 @@ class NotificationListener:
         connection = default.get_new_connection(params)
         connection.autocommit = True
         connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        connection.execute(f"LISTEN {CANCEL_CHANNEL}")
         if self.lock_key is not None:
             connection.execute("SELECT pg_try_advisory_lock(%s)", [self.lock_key])
         return connection
@@ -101,7 +105,11 @@ class NotificationListener:
                     next_probe = time.monotonic() + probe_every
                     while not self._stopping.is_set():
                         for notify in connection.notifies(timeout=1.0):
-                            self.on_notify(notify.payload)
+                            if notify.channel == CANCEL_CHANNEL:
+                                if self.on_cancel is not None:
+                                    self.on_cancel()
+                            else:
+                                self.on_notify(notify.payload)
                         if time.monotonic() >= next_probe:
                             # A silent channel and a dead connection look alike:
                             # ask, and let TCP_USER_TIMEOUT fail it if nobody answers.

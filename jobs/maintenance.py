@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connections
-from django.db.models import F
 
 from . import calls
-from .claiming import notify_enqueued
 from .clock import database_now
 from .conf import jobs_settings
 from .models import Job, Worker
-from .running import fail_attempt
+from .running import fail_attempt, release
 
 logger = logging.getLogger("jobs")
 
@@ -142,19 +140,12 @@ def release_lost_replies(leases, now: datetime) -> int:
     leases = list(leases)
     if not leases:
         return 0
-    unknown = Job.objects.filter(status=Job.Status.RUNNING, lease__in=leases)
-    queues = set(unknown.values_list("queue", flat=True).distinct())
-    if not queues:
-        return 0
-    released = unknown.update(
-        status=Job.Status.READY,
-        attempts=F("attempts") - 1,
-        locked_by="",
-        locked_at=None,
-        updated_at=now,
-    )
-    logger.warning("released %s jobs whose claim reply was lost", released)
-    notify_enqueued(queues)
+    released = 0
+    for job in Job.objects.filter(status=Job.Status.RUNNING, lease__in=leases):
+        if release(job, now):  # gives back the attempt the claim counted
+            released += 1
+    if released:
+        logger.warning("released %s jobs whose claim reply was lost", released)
     return released
 
 

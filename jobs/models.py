@@ -1,11 +1,12 @@
 """The queue's tables: jobs, live workers and paused queues."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from . import slots
 from .conf import QUEUE_NAME_MAX_LENGTH
-from .notifying import notify_enqueued
+from .notifying import notify_cancel_requested, notify_enqueued
 
 
 class JobQuerySet(models.QuerySet):
@@ -33,39 +34,97 @@ class JobQuerySet(models.QuerySet):
         return qs
 
     # Operator verbs, shared by the CLI, the admin and the dashboard. None of
-    # them touches a running job: that one belongs to its worker.
+    # them touches a running job (that one belongs to its worker) except
+    # cancel(), which asks its worker to stop it.
 
     def retry(self) -> int:
-        """Put failed (or waiting) jobs back, due now, with fresh attempts."""
+        """Put failed, cancelled (or waiting) jobs back, due now, with fresh
+        attempts. A job with a concurrency key waits for a slot (blocked); one
+        whose unique key another waiting job holds now yields its key."""
         now = timezone.now()
-        jobs = self.filter(status__in=[Job.Status.FAILED, *Job.WAITING])
-        return self._update_and_wake(
+        jobs = self.filter(status__in=[Job.Status.FAILED, Job.Status.CANCELLED, *Job.WAITING])
+        return self._put_back(
             jobs,
-            status=Job.Status.READY,
             run_at=now,
             attempts=0,
             failed_at=None,
             finished_at=None,
+            cancel_requested_at=None,
             updated_at=now,
         )
 
     def run_now(self) -> int:
         """Make waiting jobs due at once (a failed job needs retry())."""
         now = timezone.now()
-        jobs = self.filter(status__in=Job.WAITING)
-        return self._update_and_wake(jobs, status=Job.Status.READY, run_at=now, updated_at=now)
+        return self._put_back(self.filter(status__in=Job.WAITING), run_at=now, updated_at=now)
 
-    def _update_and_wake(self, jobs, **fields) -> int:
-        """Update, then tell listening workers the jobs are due (PostgreSQL)."""
-        queues = set(jobs.values_list("queue", flat=True).distinct())
-        updated = jobs.update(**fields)
-        notify_enqueued(queues, using=self.db)
+    def _put_back(self, jobs, **fields) -> int:
+        """Make ``jobs`` due: ready, or blocked for a slot; fill the slots and
+        wake listening workers."""
+        fields["status"] = Case(
+            When(concurrency_key__isnull=False, then=Value(Job.Status.BLOCKED)),
+            default=Value(Job.Status.READY),
+        )
+        using = self.db
+        with slots.serialized(using):
+            rows = list(jobs.values_list("pk", "queue", "concurrency_key", "unique_key"))
+            keyless = [pk for pk, _, _, unique_key in rows if unique_key is None]
+            updated = Job.objects.using(using).filter(pk__in=keyless).update(**fields)
+            # A unique key at a time: two jobs put back together must not
+            # both take the key, nor one take it from a job already waiting.
+            for pk, _, _, unique_key in rows:
+                if unique_key is not None:
+                    job = Job.objects.using(using).filter(pk=pk)
+                    updated += job.update(unique_key=unique_key_kept(), **fields)
+        slots.unblock(Job, {key for _, _, key, _ in rows if key}, using=using)
+        notify_enqueued({queue for _, queue, key, _ in rows if not key}, using=using)
         return updated
 
     def discard(self) -> int:
         """Delete jobs that are not running; returns how many."""
-        deleted, _ = self.exclude(status=Job.Status.RUNNING).delete()
+        using = self.db
+        with slots.serialized(using):
+            gone = self.exclude(status=Job.Status.RUNNING)
+            keys = set(
+                gone.filter(status=Job.Status.READY).values_list("concurrency_key", flat=True)
+            )
+            deleted, _ = gone.delete()
+        slots.unblock(Job, keys, using=using)
         return deleted
+
+    def cancel(self) -> tuple[int, int]:
+        """Cancel waiting jobs (they never run) and ask running ones to stop.
+
+        Returns (jobs cancelled, running jobs asked to stop). A running job
+        sees the request through ``jobs.cancel_requested()`` and is interrupted
+        JOBS["CANCEL_GRACE"] seconds after its worker hears of it; either way
+        it ends cancelled, with no retry (unless it succeeded first).
+        """
+        using = self.db
+        now = timezone.now()
+        with slots.serialized(using):
+            waiting = self.filter(status__in=Job.WAITING)
+            keys = set(
+                waiting.filter(status=Job.Status.READY).values_list("concurrency_key", flat=True)
+            )
+            cancelled = waiting.update(status=Job.Status.CANCELLED, finished_at=now, updated_at=now)
+            asked = self.filter(status=Job.Status.RUNNING, cancel_requested_at__isnull=True).update(
+                cancel_requested_at=now, updated_at=now
+            )
+        slots.unblock(Job, keys, using=using)
+        if asked:
+            notify_cancel_requested(using=using)
+        return cancelled, asked
+
+
+def unique_key_kept():
+    """The row's unique key, unless another waiting job holds it: a job that
+    comes back to the queue (retry, shutdown, recovery) then yields its key
+    and both run, rather than one of them being lost."""
+    taken = Job.objects.filter(unique_key=OuterRef("unique_key"), status__in=Job.WAITING).exclude(
+        pk=OuterRef("pk")
+    )
+    return Case(When(Exists(taken), then=Value(None)), default=F("unique_key"))
 
 
 class Job(models.Model):
@@ -235,6 +294,15 @@ class Job(models.Model):
         if run_at > now:
             return Job.Status.SCHEDULED
         return Job.Status.BLOCKED if concurrency_key else Job.Status.READY
+
+    def cancel(self) -> str:
+        """Cancel this job: "cancelled" if it was waiting, "requested" if it
+        runs (its worker stops it), "finished" if it was over already."""
+        cancelled, asked = (
+            Job.objects.using(self._state.db or "default").filter(pk=self.pk).cancel()
+        )
+        self.refresh_from_db(fields=["status", "finished_at", "cancel_requested_at", "updated_at"])
+        return "cancelled" if cancelled else "requested" if asked else "finished"
 
     @property
     def last_traceback(self) -> str:

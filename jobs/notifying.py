@@ -21,3 +21,17 @@ def notify_enqueued(queues, using="default") -> None:
         with connection.cursor() as cursor:
             for queue in sorted(set(queues)):
                 cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
+
+
+#: The channel on which workers hear that cancellation of a running job was
+#: requested; they look up which of their jobs it concerns.
+CANCEL_CHANNEL = "jobs_cancel"
+
+
+def notify_cancel_requested(using="default") -> None:
+    """Tell listening workers to look for cancellation requests (PostgreSQL);
+    workers that cannot listen look at every heartbeat."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [CANCEL_CHANNEL])

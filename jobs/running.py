@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from traceback import format_exception
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
-from . import calls, payload
+from . import calls, payload, slots
 from .claiming import notify_enqueued
 from .conf import jobs_settings
 from .connections import connection_broken, discard_open_transaction, transaction_state
-from .models import Job
+from .models import Job, unique_key_kept
 
 logger = logging.getLogger("jobs")
 
@@ -53,6 +53,11 @@ class WorkerShutdown(JobInterrupted):
     """The worker is stopping and the job must go back to the queue."""
 
 
+class JobCancelled(JobInterrupted):
+    """Cancellation was requested and the job did not stop on its own within
+    JOBS["CANCEL_GRACE"]."""
+
+
 class TransactionLeftOpen(Exception):
     """Recorded when job code returned inside a transaction it did not end:
     its uncommitted writes were rolled back, so the attempt did not succeed."""
@@ -68,20 +73,39 @@ def _raise_in_thread(thread_id: int, exception_class) -> None:
     )
 
 
+_running = threading.local()
+
+
+def cancel_requested() -> bool:
+    """Whether cancellation of the job this thread runs was requested.
+
+    Job code that can stop cleanly checks it between steps and returns (or
+    raises): the job then ends cancelled, with no retry. One that does not is
+    interrupted JOBS["CANCEL_GRACE"] seconds after its worker heard of the
+    request. False outside a worker's job.
+    """
+    interruptible = getattr(_running, "interruptible", None)
+    return interruptible is not None and interruptible.cancellation.is_set()
+
+
 class Interruptible:
     """Lets the worker's supervisor interrupt a thread while, and only while,
-    it runs job code (not while it records the outcome)."""
+    it runs job code (not while it records the outcome). ``cancellation`` is
+    set when the worker hears that the job's cancellation was requested."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._thread_id = None
         self._pending = False
+        self.cancellation = threading.Event()
 
     def __enter__(self):
         with self._lock:
             self._thread_id = threading.get_ident()
+        _running.interruptible = self
 
     def __exit__(self, *exc_info):
+        _running.interruptible = None
         with self._lock:
             if self._pending:  # cancel an interruption not yet delivered
                 _raise_in_thread(self._thread_id, None)
@@ -227,15 +251,32 @@ def record(job: Job, now, give_up=None, **fields) -> bool:
     A write whose reply a dropped connection lost may have committed: after
     a retry that matched nothing, the row tells (same lease, the status we
     wrote). Expressions in ``fields`` (F objects) are not copied to ``job``.
+    A job that leaves its concurrency slot (any status but running) lets the
+    next blocked job of its key have it.
     """
     fields["updated_at"] = now
-    updated, uncertain = patiently(lambda: holds(job).update(**fields), f"job={job.pk}", give_up)
+    if job.unique_key is not None and fields["status"] in Job.WAITING:
+        fields["unique_key"] = unique_key_kept()
+
+    def write():
+        try:
+            return holds(job).update(**fields)
+        except IntegrityError:
+            if "unique_key" not in fields:
+                raise
+            # A job took the key between our check and our write (PostgreSQL).
+            fields["unique_key"] = None
+            return holds(job).update(**fields)
+
+    updated, uncertain = patiently(write, f"job={job.pk}", give_up)
     if not updated and uncertain:
         updated = Job.objects.filter(pk=job.pk, lease=job.lease, status=fields["status"]).exists()
     if updated:
         for name, value in fields.items():
             if not hasattr(value, "resolve_expression"):
                 setattr(job, name, value)
+        if job.concurrency_key is not None:
+            slots.unblock_quietly(Job, [job.concurrency_key])
     return bool(updated)
 
 
@@ -247,7 +288,7 @@ def record_success(job: Job, now, result, give_up=None) -> bool:
 def release(job: Job, now, give_up=None, delay: float = 0) -> bool:
     """Put a job back untouched, as if this attempt never started, and wake
     workers; due at once, or ``delay`` seconds later."""
-    status = Job.Status.SCHEDULED if delay else Job.Status.READY
+    status = Job.Status.SCHEDULED if delay else Job.waiting_status(now, now, job.concurrency_key)
     fields = {"run_at": now + timedelta(seconds=delay)} if delay else {}
     released = record(
         job,
@@ -275,7 +316,8 @@ def fail_attempt(
     give_up=None,
 ) -> str:
     """Record a failed attempt: retry later (at once with ``retry_now``), or
-    give up for good. Returns the outcome: "retry", "failed" or "lost".
+    give up for good; a job whose cancellation was requested ends cancelled.
+    Returns the outcome: "retry", "failed", "cancelled" or "lost".
 
     Runs no hook: the caller does, on a thread of its choosing. ``errors``
     keeps the latest Job.ERRORS_KEPT attempts; ``error_count`` counts all.
@@ -287,12 +329,35 @@ def fail_attempt(
             job, now, give_up, status=Job.Status.FAILED, failed_at=now, finished_at=now, **common
         )
         return "failed" if recorded else "lost"
+    if job.cancel_requested_at is not None:
+        recorded = record(job, now, give_up, status=Job.Status.CANCELLED, finished_at=now, **common)
+        return "cancelled" if recorded else "lost"
     when = now if retry_now else retry_at(performable, job, now)
-    status = Job.waiting_status(when, now)
+    status = Job.waiting_status(when, now, job.concurrency_key)
     recorded = record(job, now, give_up, status=status, run_at=when, **common)
     if recorded and status == Job.Status.READY:
         notify_enqueued([job.queue])
     return "retry" if recorded else "lost"
+
+
+def cancel(job: Job, now, give_up=None, error: BaseException | None = None) -> str:
+    """End a claimed job as cancelled, as its cancellation asked: no retry.
+    Returns "cancelled", or "lost" if the claim was. ``error``: how its
+    attempt ended, if it ran (kept with the other errors)."""
+    fields = {"last_error": "Cancelled on request"}
+    if error is not None and not isinstance(error, JobCancelled):
+        fields["last_error"] = f"Cancelled on request; the attempt ended with {summary(error)}"
+    if error is not None:
+        entry = error_entry(job, error, now)
+        kept = _recorded_errors(job, give_up)[-(Job.ERRORS_KEPT - 1) :]
+        fields |= {"errors": [*kept, entry], "error_count": F("error_count") + 1}
+    recorded = record(job, now, give_up, status=Job.Status.CANCELLED, finished_at=now, **fields)
+    return "cancelled" if recorded else "lost"
+
+
+def interruptible_cancelled(interruptible) -> bool:
+    cancellation = getattr(interruptible, "cancellation", None)
+    return cancellation is not None and cancellation.is_set()
 
 
 def _recorded_errors(job: Job, give_up) -> list:
@@ -374,6 +439,14 @@ def run_claimed_job(
     """
     started = time.monotonic()
     attempt = _Attempt()
+    if job.cancel_requested_at is not None or (
+        interruptible is not None and interruptible.cancellation.is_set()
+    ):
+        # Asked to stop before it could start (read ahead, or retried after a
+        # failure the request came too late for): it never runs.
+        outcome = cancel(job, clock(), give_up)
+        log_outcome(job, outcome, started)
+        return outcome
     try:
         attempt.performable = load_payload(job)
     except payload.DeserializationError as exc:
@@ -415,6 +488,13 @@ def _run_performable(job, attempt, interruptible, clock, record_succeeded, give_
             "the job returned inside a transaction it did not end (autocommit off, or an "
             "atomic block left open); its uncommitted writes were rolled back"
         )
+    if error is not None and (
+        isinstance(error, JobCancelled) or interruptible_cancelled(interruptible)
+    ):
+        outcome = cancel(job, clock(), give_up, error)
+        if outcome != "lost":
+            call_hook(performable, "after", job)
+        return outcome
     if isinstance(error, WorkerShutdown):
         call_hook(performable, "after", job)
         return "released" if release(job, clock(), give_up) else "lost"
@@ -432,7 +512,7 @@ def _run_performable(job, attempt, interruptible, clock, record_succeeded, give_
 
 
 def log_outcome(job: Job, outcome: str, started: float) -> None:
-    level = logging.INFO if outcome in {"succeeded", "released"} else logging.WARNING
+    level = logging.INFO if outcome in {"succeeded", "released", "cancelled"} else logging.WARNING
     logger.log(
         level,
         "job=%s name=%s queue=%s attempt=%s outcome=%s duration_ms=%d%s",

@@ -22,10 +22,14 @@ from .models import Job
 
 STATUSES = {
     Job.Status.READY: TaskResultStatus.READY,
-    Job.Status.SCHEDULED: TaskResultStatus.READY,  # django.tasks has no "scheduled"
+    # django.tasks has no "scheduled", "blocked" or "cancelled": waiting jobs
+    # are ready to it, and a cancelled one did not succeed.
+    Job.Status.SCHEDULED: TaskResultStatus.READY,
+    Job.Status.BLOCKED: TaskResultStatus.READY,
     Job.Status.RUNNING: TaskResultStatus.RUNNING,
     Job.Status.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
     Job.Status.FAILED: TaskResultStatus.FAILED,
+    Job.Status.CANCELLED: TaskResultStatus.FAILED,
 }
 
 
@@ -139,5 +143,5 @@ class TaskCall:
         return normalize_json(value)
 
     def after(self, job):
-        if job.status in {Job.Status.SUCCEEDED, Job.Status.FAILED}:
+        if job.status in Job.FINISHED:
             task_finished.send(sender=self._sender(), task_result=task_result(job, self.task))

@@ -40,7 +40,7 @@ from .executor import Executor, HookThread
 from .finishing import SuccessRecorder
 from .heartbeat import Heartbeat, new_lock_key
 from .listening import NotificationListener, listen_supported
-from .running import JobTimeout, WorkerShutdown, release
+from .running import JobCancelled, JobTimeout, WorkerShutdown, release
 from .waker import Waker
 
 logger = logging.getLogger("jobs")
@@ -142,7 +142,9 @@ class WorkerLoop:
         listening = listen_supported(listen)
         lock_key = new_lock_key() if listening else None
         self.listener = (
-            NotificationListener(listen, self._notified, lock_key) if listening else None
+            NotificationListener(listen, self._notified, lock_key, self._cancel_notified)
+            if listening
+            else None
         )
         default_sleep = self.config.SLEEP_DELAY if listening else self.config.POLL_INTERVAL
         self.sleep_delay = (
@@ -156,6 +158,7 @@ class WorkerLoop:
             kind=self.options.kind,
             clock=self.clock,
             monotonic=self.monotonic,
+            on_cancel=self.cancellation_requested,
         )
         self.heartbeat.start()
         self.hooks.start()
@@ -295,6 +298,26 @@ class WorkerLoop:
             # threads are down to two jobs each): no round for every job.
             self.dispatcher.wake.set()
 
+    def cancellation_requested(self, requests) -> None:
+        """Jobs of ours were asked to stop: (id, lease, requested at) each. A
+        job sees it through jobs.cancel_requested(), and is interrupted if it
+        is still running CANCEL_GRACE seconds later; one not started yet
+        never starts."""
+        asked = {(pk, lease): at for pk, lease, at in requests}
+        deadline = self.monotonic() + self.config.CANCEL_GRACE
+        for claim in self.holdings.snapshot():
+            at = asked.get((claim.job.pk, claim.job.lease))
+            if at is not None and not claim.interruptible.cancellation.is_set():
+                claim.job.cancel_requested_at = at
+                claim.cancel_deadline = deadline
+                claim.interruptible.cancellation.set()
+                logger.info("job=%s cancellation requested", claim.job.pk)
+        self._waker.wake()
+
+    def _cancel_notified(self) -> None:
+        if self.holdings.snapshot():
+            self.heartbeat.poke()
+
     def _notified(self, queue: str) -> None:
         served = self.options.queues
         if not queue or not served or queue in served:
@@ -350,6 +373,8 @@ class WorkerLoop:
                     self._interrupt(claim, WorkerShutdown, now)
                 elif now >= claim.deadline:
                     self._interrupt(claim, JobTimeout, now)
+                elif now >= claim.cancel_deadline:
+                    self._interrupt(claim, JobCancelled, now)
             elif now - claim.interrupted_at >= grace and claim.interruptible.active:
                 self._stuck(claim)
 
@@ -391,7 +416,7 @@ class WorkerLoop:
         for claim in self.holdings.snapshot():
             if claim.state is State.RUNNING and not claim.stuck:
                 if claim.interrupted_at is None:
-                    waits.append(claim.deadline - now)
+                    waits.append(min(claim.deadline, claim.cancel_deadline) - now)
                 else:
                     waits.append(claim.interrupted_at + grace - now)
         if self.stopping and not self._hurry:

@@ -31,9 +31,17 @@ def test_stats_counts_per_queue_and_status():
     _job(queue="emails", status="failed")
     _job(queue="emails", status="scheduled")
     _job(queue="default", status="succeeded")
+    _job(queue="default", status="cancelled")
     output = run("stats")
+    header = output.splitlines()[0].split()
+    assert header == [
+        "queue", "ready", "scheduled", "blocked", "running", "succeeded", "failed", "cancelled"
+    ]  # fmt: skip
     lines = {line.split()[0]: line.split()[1:] for line in output.splitlines()[1:-1]}
-    assert lines == {"default": ["0", "0", "0", "1", "0"], "emails": ["1", "1", "0", "0", "1"]}
+    assert lines == {
+        "default": ["0", "0", "0", "0", "1", "0", "1"],
+        "emails": ["1", "1", "0", "0", "0", "1", "0"],
+    }
     assert "oldest due job: waiting" in output
 
 

@@ -81,7 +81,7 @@ def test_promotion_reads_only_the_scheduled_index(big_table):
     captured = []
 
     def capture(execute, sql, params, many, context):
-        if "SET status = 'ready'" in sql:
+        if "status = 'scheduled' AND run_at" in sql:
             captured.append((sql, params))
         return execute(sql, params, many, context)
 

@@ -58,7 +58,7 @@ def _exit(status: int, worker: WorkerLoop) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run and manage background jobs (work, workoff, clear, check, stats, retry)."
+    help = "Run and manage background jobs (work, workoff, clear, check, stats, retry, cancel)."
 
     def add_arguments(self, parser):
         commands = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
@@ -110,6 +110,11 @@ class Command(BaseCommand):
         retry = commands.add_parser("retry", help="Put failed jobs back in the queue.")
         retry.add_argument("ids", nargs="*", type=int)
         retry.add_argument("--failed", action="store_true", help="every failed job")
+
+        cancel = commands.add_parser(
+            "cancel", help="Cancel waiting jobs; ask running ones to stop (no retry follows)."
+        )
+        cancel.add_argument("ids", nargs="+", type=int)
 
     def handle(self, *args, subcommand, **options):
         return getattr(self, f"handle_{subcommand}")(**options)
@@ -214,3 +219,17 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"Not failed jobs: {', '.join(map(str, sorted(missing)))}.")
         self.stdout.write(f"Retrying {jobs.retry()} jobs.")
+
+    def handle_cancel(self, *, ids, **options):
+        jobs = Job.objects.filter(pk__in=ids)
+        found = dict(jobs.values_list("pk", "status"))
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            raise CommandError(f"No such jobs: {', '.join(map(str, missing))}.")
+        cancelled, asked = jobs.cancel()
+        self.stdout.write(
+            f"Cancelled {cancelled} waiting jobs; asked {asked} running jobs to stop."
+        )
+        over = sorted(pk for pk, status in found.items() if status in Job.FINISHED)
+        if over:
+            self.stdout.write(f"Already finished, left as they were: {', '.join(map(str, over))}.")
