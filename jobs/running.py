@@ -488,9 +488,9 @@ def _run_performable(job, attempt, interruptible, clock, record_succeeded, give_
             "the job returned inside a transaction it did not end (autocommit off, or an "
             "atomic block left open); its uncommitted writes were rolled back"
         )
-    if error is not None and (
-        isinstance(error, JobCancelled) or interruptible_cancelled(interruptible)
-    ):
+    if isinstance(error, JobCancelled) or interruptible_cancelled(interruptible):
+        # Once its worker heard the request, the job ends cancelled however
+        # it ended: returning early is how a job stops when asked to.
         outcome = cancel(job, clock(), give_up, error)
         if outcome != "lost":
             call_hook(performable, "after", job)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from django.db import connections, transaction
 
-from .clock import due_sql, now_sql
+from .clock import now_sql
 from .notifying import notify_enqueued
 
 logger = logging.getLogger("jobs")
@@ -39,7 +39,7 @@ UPDATE {job} SET status = 'ready', updated_at = {now}
                           PARTITION BY concurrency_key ORDER BY priority DESC, run_at, id
                       ) AS place
                  FROM {job}
-                WHERE status = 'blocked' AND run_at <= {due}{keys}) AS candidate
+                WHERE status = 'blocked'{keys}) AS candidate
          LEFT JOIN (SELECT concurrency_key, COUNT(*) AS taken
                       FROM {job}
                      WHERE status IN ('ready', 'running') AND concurrency_key IS NOT NULL{keys}
@@ -74,7 +74,6 @@ def unblock(model, keys=None, *, using: str = "default") -> int:
     sql = _UNBLOCK_SQL.format(
         job=ops.quote_name(model._meta.db_table),
         now=now_sql(connection.vendor),
-        due=due_sql(connection.vendor),
         keys=key_filter,
     )
     params = [*(keys or []), *(keys or [])]
