@@ -99,7 +99,8 @@ class Dispatcher:
         if looked and not claimed:
             self._next_due = self._next_scheduled()
             done = worker.options.exit_on_complete and not len(worker.holdings)
-            if done and not self._promote(now):  # nothing came due meanwhile either
+            # Nothing came due meanwhile either, nor was a blocked job's slot free.
+            if done and not self._promote(now) and not slots.unblock(Job):
                 logger.info("worker=%s no more due jobs; exiting", worker.name)
                 worker.stop()
         elif claimed:
