@@ -250,6 +250,7 @@ def _insert_unique(job):
             return job
         existing = waiting.first()
         if existing is not None:
+            existing.already_waiting = True
             return existing
         # It started (or was cancelled) between the two statements: try again.
     raise RuntimeError(f"Could not enqueue or find a job with unique_key {job.unique_key!r}.")

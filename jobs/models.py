@@ -221,6 +221,10 @@ class Job(models.Model):
         "unique_key", "concurrency_key", "concurrency_limit", "cancel_requested_at",
     )  # fmt: skip
 
+    #: True on the Job an enqueue with a unique_key returned instead of adding
+    #: one: the job that already waited with that key.
+    already_waiting = False
+
     objects = JobQuerySet.as_manager()
 
     class Meta:

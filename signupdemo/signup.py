@@ -33,8 +33,11 @@ REMINDER_PRIORITY = 0
 
 def schedule_email(
     user, kind: str, run_at: datetime | None = None, *, site_url: str = ""
-) -> ScheduledEmail:
+) -> ScheduledEmail | None:
     """Record an email for ``user`` and queue the job that sends it, in the caller's transaction.
+
+    None if a confirmation for ``user`` already waits in the queue (its
+    unique key): nothing is recorded or queued then.
 
     ``site_url`` is the address its links point at (signupdemo.links.site_url_for);
     resolved now, so that a missing address fails here, not in the worker.
@@ -54,8 +57,14 @@ def schedule_email(
             run_at=run_at,
             priority=CONFIRMATION_PRIORITY,
             queue=EMAIL_QUEUE,
+            # One confirmation waiting per account: a resend meanwhile adds none.
+            unique_key=f"confirmation:{user.pk}",
         )
         scheduled.job = send(scheduled.pk)
+        if scheduled.job.already_waiting:
+            scheduled.delete()
+            logger.info("user=%s kind=%s outcome=already_queued", user.pk, kind)
+            return None
     scheduled.save(update_fields=["job"])
     logger.info(
         "scheduled_email=%s user=%s kind=%s job=%s run_at=%s",
@@ -86,13 +95,10 @@ def sign_up(*, email: str, name: str, password: str, site_url: str = ""):
     return user
 
 
-def confirmation_pending(user) -> bool:
-    """Whether a confirmation email for ``user`` is on its way: queued, retrying or sending."""
+def confirmation_sending(user) -> bool:
+    """Whether a worker is sending ``user`` a confirmation email right now."""
     return ScheduledEmail.objects.filter(
-        user=user,
-        kind=ScheduledEmail.Kind.CONFIRMATION,
-        state=ScheduledEmail.State.QUEUED,
-        job__status__in=[*Job.WAITING, Job.Status.RUNNING],
+        user=user, kind=ScheduledEmail.Kind.CONFIRMATION, job__status=Job.Status.RUNNING
     ).exists()
 
 
@@ -108,25 +114,24 @@ class FreshLink:
 def send_fresh_link(email: str, site_url: str = "") -> FreshLink:
     """Queue a new confirmation email if ``email`` belongs to an unconfirmed account.
 
-    Nothing is queued while an earlier confirmation is still on its way: a
-    second copy would only arrive after it, and fill the outbox. Callers must
+    Nothing is queued while an earlier confirmation still waits in the queue:
+    a second copy would only arrive after it, and fill the outbox. Callers must
     not tell a visitor whether an account was found, so the form cannot be
     used to find out who has signed up.
     """
-    # Locked, so two requests at once cannot both see nothing pending.
     signup = (
-        Signup.objects.select_for_update()
-        .select_related("user")
+        Signup.objects.select_related("user")
         .filter(user__username=email, confirmed_at__isnull=True)
         .first()
     )
     if signup is None:
         return FreshLink(user=None, queued=False)
-    if confirmation_pending(signup.user):
-        logger.info("user=%s outcome=fresh_link_still_pending", signup.user_id)
+    if confirmation_sending(signup.user):
         return FreshLink(user=signup.user, queued=False)
-    schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION, site_url=site_url)
-    return FreshLink(user=signup.user, queued=True)
+    # While one waits in the queue, the confirmation job's unique key
+    # decides, in the database: two requests at once cannot both queue one.
+    scheduled = schedule_email(signup.user, ScheduledEmail.Kind.CONFIRMATION, site_url=site_url)
+    return FreshLink(user=signup.user, queued=scheduled is not None)
 
 
 @transaction.atomic
