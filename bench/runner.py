@@ -21,11 +21,12 @@ SECTIONS = {
     4: "pickup latency",
     5: "big table",
     6: "signup latency",
+    7: "unique and concurrency keys",
 }
 
 
 def _section_runner(number: int):
-    from . import bigtable, drain, enqueue, pickup, signup
+    from . import bigtable, drain, enqueue, keys, pickup, signup
 
     return {
         1: enqueue.run,
@@ -34,6 +35,7 @@ def _section_runner(number: int):
         4: pickup.run,
         5: bigtable.run,
         6: signup.run,
+        7: keys.run,
     }[number]
 
 

@@ -42,3 +42,14 @@ def record_start(number: int) -> None:
     host, _, port = os.environ[PICKUP_ADDRESS_ENV].rpartition(":")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(f"{number} {time.time():.6f}".encode(), (host, int(port)))
+
+
+class KeyedNoopJob(NoopJob):
+    """A no-op job that shares a concurrency key (limit 1) with others."""
+
+    def __init__(self, number: int, key: str):
+        super().__init__(number)
+        self.key = key
+
+    def concurrency_key(self) -> str:
+        return self.key
