@@ -94,7 +94,11 @@ class Heartbeat:
         harden()
         try:
             while not self._stop.is_set():
-                self.beat()
+                try:
+                    self.beat()
+                except Exception:  # a bug of ours must not end the heartbeat
+                    logger.exception("worker=%s heartbeat error", self.name)
+                    self.steady_since = None
                 self._poked.wait(self.interval if self.fresh() else min(self.interval, 1.0))
                 self._poked.clear()
             if self._unregister:
