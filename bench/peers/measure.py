@@ -79,9 +79,11 @@ def _backend_pids(database: str) -> list[int]:
 class CpuSampler:
     """Samples the CPU of the workers and of ``database``'s backends every 50 ms.
 
-    CPU in a window is, per process, its last reading minus its reading at the
-    window's start (0 for a process born later): start-up before the first job
-    is left out, and a backend's last 50 ms before it exits may be missed.
+    CPU in a window is, per process, its reading just after the window minus
+    its reading just before it (0 for a process born later): start-up before
+    the first job is left out (give or take a sample), and so is a worker's
+    shut-down after the last job; a backend's last 50 ms before exit may be
+    missed.
     """
 
     def __init__(self, database: str, workers: list[subprocess.Popen]):
@@ -113,11 +115,19 @@ class CpuSampler:
         self._stop.set()
         self._thread.join()
 
-    def seconds_between(self, start: float, final: dict[int, float]) -> float:
+    def seconds_between(self, start: float, end: float, final: dict[int, float]) -> float:
+        """CPU of every sampled process between the samples that bracket [start, end].
+
+        A process born after ``start`` counts from 0; one gone before a sample
+        after ``end`` counts to its ``final`` reading (a worker's rusage), or
+        its last sample.
+        """
         total = 0.0
         for pid, samples in self.samples.items():
             before = [cpu for at, cpu in samples if at <= start]
-            total += final.get(pid, samples[-1][1]) - (before[-1] if before else 0.0)
+            after = [cpu for at, cpu in samples if at >= end]
+            last = after[0] if after else final.get(pid, samples[-1][1])
+            total += last - (before[-1] if before else 0.0)
         return total
 
 
@@ -221,11 +231,15 @@ class SystemBench:
                 f"{self.system.title}: expected {count} jobs each run once; "
                 f"{rows} rows, {distinct} distinct"
             )
-        cpu = sampler.seconds_between(float(first), final)
+        cpu = sampler.seconds_between(float(first), float(last), final)
         return Drain(rate=(count - 1) / float(last - first), cpu_ms=cpu / count * 1000)
 
-    def pickup(self, count: int, warm_up: int = 2) -> list[float]:
-        """Latencies (ms) from an enqueue's commit to its job's INSERT, idle worker."""
+    def pickup(self, count: int, warm_up: int = 5) -> list[float]:
+        """Latencies (ms) from an enqueue's commit to its job's INSERT, idle worker.
+
+        ``warm_up`` jobs go first, unmeasured: more than jobs' 4 threads, so
+        no measured job pays for a thread's first database connection.
+        """
         self.empty()
         self._sql(
             "CREATE TRIGGER bench_pickup AFTER INSERT ON bench_done"
