@@ -61,7 +61,11 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _backend_pids(database: str) -> list[int]:
-    """PostgreSQL backends serving ``database``: their process title names it."""
+    """PostgreSQL backends serving ``database``: their process title names it.
+
+    ``postgres: [cluster_name:] user database host state``; the bench's
+    database names are unique, so any word of the title may match.
+    """
     pids = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -71,7 +75,7 @@ def _backend_pids(database: str) -> list[int]:
         except OSError:
             continue
         words = title.replace(b"\0", b" ").split()
-        if len(words) > 2 and words[0] == b"postgres:" and words[2] == database.encode():
+        if words[:1] == [b"postgres:"] and database.encode() in words[1:5]:
             pids.append(int(entry.name))
     return pids
 
