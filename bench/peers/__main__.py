@@ -1,10 +1,12 @@
 """``python -m bench.peers``: jobs and its peers, same workloads, same run, ratios.
 
 Per round, for each system in turn (the order rotates, so no system always
-runs first): the INSERT ceiling, then enqueue COUNT jobs one by one, drain
-them with 1 worker process, enqueue again and drain with 2, then the pickup
-latency of an idle worker. Figures are medians over the rounds; only the
-ratios between systems of one run are meant to be compared or quoted.
+runs first): the INSERT ceiling on its database (measured just before it, so
+a share of the ceiling compares figures taken under the same load), then
+enqueue COUNT jobs one by one, drain them with 1 worker process, enqueue again
+and drain with 2, then the pickup latency of an idle worker. Figures are
+medians over the rounds; only the ratios between systems of one run are meant
+to be compared or quoted.
 """
 
 import argparse
@@ -65,8 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def one_round(bench: SystemBench, args: argparse.Namespace, figures: dict) -> None:
+def one_round(bench: SystemBench, args: argparse.Namespace, figures: dict) -> str:
+    """One round of ``bench``'s system into ``figures``; how the ceiling was measured."""
     title = bench.system.title
+    ceiling, how = insert_ceiling(bench.url, args.jobs)
+    figures["ceiling"].append(ceiling)
     figures["enqueue"].append(bench.enqueue(args.jobs))
     drain = bench.drain(args.jobs, 1)
     figures["drain1"].append(drain.rate)
@@ -77,14 +82,14 @@ def one_round(bench: SystemBench, args: argparse.Namespace, figures: dict) -> No
     progress(
         f"{title}: enqueue {figures['enqueue'][-1]:,.0f}/s, drain {figures['drain1'][-1]:,.0f}/s"
         f" and {figures['drain2'][-1]:,.0f}/s, pickup p50 {figures['pickup'][-1]:.1f} ms,"
-        f" CPU {figures['cpu'][-1]:.2f} ms/job"
+        f" CPU {figures['cpu'][-1]:.2f} ms/job; INSERT ceiling {ceiling:,.0f}/s"
     )
+    return how
 
 
 def report(
     systems: list[System],
     medians: dict[str, dict[str, float]],
-    ceiling: float,
     how: str,
     skipped: list[str],
     args: argparse.Namespace,
@@ -102,8 +107,10 @@ def report(
     for key, (label, unit, _) in METRICS.items():
         cells = [number(medians[s.key][key], unit) for s in systems]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    cells = [number(medians[s.key]["ceiling"], "jobs/s") for s in systems]
+    lines.append("| INSERT ceiling, measured just before [1] | " + " | ".join(cells) + " |")
     for key in ("enqueue", "drain1", "drain2"):
-        cells = [f"{medians[s.key][key] / ceiling:.0%}" for s in systems]
+        cells = [f"{medians[s.key][key] / medians[s.key]['ceiling']:.0%}" for s in systems]
         lines.append(f"| {METRICS[key][0]} ÷ INSERT ceiling | " + " | ".join(cells) + " |")
     cells = [
         f"{medians[s.key]['drain1'] * medians[s.key]['cpu'] / 1000 / cpus:.0%}" for s in systems
@@ -125,8 +132,9 @@ def report(
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"INSERT ceiling: {ceiling:,.0f} single-row INSERT commits/s from one client over TCP "
-        f"({how}, same run). CPU: {cpus} CPUs shared by workers, database and the bench.",
+        f"[1] single-row INSERT commits/s from one client over TCP ({how}), on the system's "
+        f"own database right before its round. CPU: {cpus} CPUs shared by workers, database "
+        "and the bench.",
     ]
     lines += [f"- {line}" for line in skipped]
     return "\n".join(lines)
@@ -139,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     for line in skipped:
         progress(line)
     figures: dict[str, dict[str, list[float]]] = {s.key: defaultdict(list) for s in systems}
-    ceilings: list[float] = []
     how = ""
     # The drivers' logs, kept when the run fails.
     logs = tempfile.mkdtemp(prefix="jobs-bench-peers-")
@@ -156,11 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                 # Rotate, so every system runs first once in three rounds.
                 shift = round_number % len(benches)
                 order = benches[shift:] + benches[:shift]
-                rate, how = insert_ceiling(benches[0].url, args.jobs)
-                ceilings.append(rate)
-                progress(f"round {round_number + 1}: INSERT ceiling {rate:,.0f}/s ({how})")
+                progress(f"round {round_number + 1} of {args.rounds}")
                 for bench in order:
-                    one_round(bench, args, figures[bench.system.key])
+                    how = one_round(bench, args, figures[bench.system.key])
         except Exception as exc:
             print(f"bench.peers failed: {exc} (the drivers' logs: {logs})", file=sys.stderr)
             raise
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         key: {metric: statistics.median(values) for metric, values in by_metric.items()}
         for key, by_metric in figures.items()
     }
-    print(report(systems, medians, statistics.median(ceilings), how, skipped, args))
+    print(report(systems, medians, how, skipped, args))
     print(f"\n(bench.peers took {time.monotonic() - started:.0f}s)")
     return 0
 
