@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # 8000, not 5000: macOS gives port 5000 to its AirPlay Receiver.
 PORT ?= 8000
 
-.PHONY: run test test-postgres lint bench install staff-user clean
+.PHONY: run test test-postgres lint bench bench-peers install staff-user clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12) and "Python 3.12+ is needed; set PYTHON=python3.13")'
@@ -52,5 +52,19 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The peers (django-tasks-db, Procrastinate; delayed_job when Debian's
+# ruby-delayed-job-active-record and ruby-pg are installed) on the same
+# workloads in the same run, on PostgreSQL. They live in their own virtualenv:
+# never the app's dependencies. BENCH_PEERS_ARGS=--quick for a smoke run.
+PEERS_VENV := .venv-peers
+$(PEERS_VENV)/.installed: bench/requirements-peers.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet -r bench/requirements-peers.txt
+	@touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed
+	$(BIN)/python -m bench.peers $(BENCH_PEERS_ARGS)
 
 clean:

@@ -24,3 +24,42 @@ def test_quick_bench_prints_a_table():
     assert "enqueue_many of 10,000" in table
     assert "drain 1,000 no-op jobs, 2 processes" in table
     assert "each job ran exactly once" in table
+
+
+def _peers_missing() -> str:
+    """Why the peers smoke run cannot run here, or ''."""
+    from bench.databases import DEFAULT_POSTGRES_URL
+    from bench.peers.systems import PEERS
+
+    reason = PEERS["procrastinate"][1]()
+    if reason:
+        return reason
+    try:
+        import psycopg
+
+        psycopg.connect(DEFAULT_POSTGRES_URL, connect_timeout=2).close()
+    except Exception as exc:
+        return f"no PostgreSQL at {DEFAULT_POSTGRES_URL}: {exc}"
+    return ""
+
+
+@pytest.mark.slow
+def test_peers_bench_prints_ratios():
+    """`python -m bench.peers` at a tiny size, against Procrastinate (about 20 s)."""
+    missing = _peers_missing()
+    if missing:
+        pytest.skip(f"peers bench: {missing}")
+    tiny = ["--jobs", "50", "--rounds", "1", "--pickups", "2", "--peers", "procrastinate"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.peers", *tiny],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout
+    assert "| measure | jobs | Procrastinate |" in table
+    assert "| drain, 2 processes ÷ INSERT ceiling |" in table
+    assert "| measure | vs Procrastinate |" in table
+    assert "single-row INSERT commits/s from one client over TCP" in table
