@@ -574,6 +574,8 @@ TIME_RANGES = {
     "7d": timedelta(days=7),
 }
 _RANGE_WORDS = {"5m": "5 minutes", "1h": "an hour", "1d": "a day", "7d": "7 days"}
+#: The same spans after "in the last": "in the last hour", not "... an hour".
+_LAST_WORDS = {"5m": "5 minutes", "1h": "hour", "1d": "day", "7d": "7 days"}
 #: Per status, what a time range means: the column it bounds, on which side
 #: of now, and how it reads. Each bounds the column its list is ordered by
 #: (its partial index's), so the filter narrows the index range read.
@@ -591,7 +593,8 @@ _RANGE_MEANING = {
 def time_range_choices(status: str) -> list[tuple[str, str]]:
     """(value, label) of the time filter on a status's list."""
     words = _RANGE_MEANING[status][3]
-    return [(key, words.format(_RANGE_WORDS[key])) for key in TIME_RANGES]
+    spans = _LAST_WORDS if "in the last" in words else _RANGE_WORDS
+    return [(key, words.format(spans[key])) for key in TIME_RANGES]
 
 
 def filtered_jobs(
