@@ -22,7 +22,7 @@ CONFIRM = "signupdemo.mailers.SignupMailer.confirmation"
 REPORT = "signupdemo.tasks.weekly_report"
 # The README's dashboard pictures (E2E_UPDATE_SCREENSHOTS=1 refreshes them).
 README_SHOTS = {"dashboard-failed-list", "dashboard-task"}
-README_PHONE_SHOTS = {"dashboard-failed-list"}
+README_PHONE_SHOTS = {"dashboard-failed-list", "dashboard-confirm"}
 
 # Jobs in every state, a worker, and staff who may only look.
 SEED_SCRIPT = f"""
