@@ -4,7 +4,9 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from . import slots
 from .claiming import claim_due_jobs, promote_due_jobs
+from .models import Job
 from .running import run_claimed_job
 from .worker import worker_name
 
@@ -27,6 +29,9 @@ def work_off(*, queues=(), min_priority=None, max_priority=None, limit=10_000) -
     outcomes = []
     while len(outcomes) < limit:
         promote_due_jobs(now=timezone.now())
+        # Inside a test's transaction, enqueues never commit, so the slots
+        # they would fill on commit are filled here.
+        slots.unblock(Job)
         jobs = claim_due_jobs(
             worker_name=name,
             limit=1,

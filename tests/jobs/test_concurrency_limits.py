@@ -13,6 +13,7 @@ from jobs.maintenance import recover_abandoned_jobs
 from jobs.models import Job, Worker
 from jobs.running import fail_attempt, record_success, release
 from jobs.slots import unblock
+from jobs.testing import work_off
 from tests.testapp import faulty, keyed
 
 
@@ -165,3 +166,11 @@ def test_a_limit_lowered_for_new_jobs_is_the_candidates_own():
     delay(faulty.records, concurrency_key="k", concurrency_limit=1)(1)
     # Two hold the key's slots: the new job, limited to one, must wait.
     assert _statuses() == ["ready", "ready", "blocked"]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_work_off_runs_keyed_jobs_inside_a_tests_transaction():
+    for n in range(3):
+        delay(faulty.records, concurrency_key="k")(n)
+    assert _statuses() == ["blocked"] * 3  # their enqueue has not committed
+    assert work_off().succeeded == 3

@@ -11,6 +11,7 @@ from jobs import delay, enqueue, enqueue_many
 from jobs.claiming import claim_due_jobs
 from jobs.models import Job
 from jobs.running import fail_attempt, release
+from tests.pglog import ServerLog, lock_trouble
 from tests.testapp import faulty, keyed
 
 
@@ -166,6 +167,7 @@ class TestComingBack:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_hundred_concurrent_enqueues_with_one_key_leave_one_job():
+    server_log = ServerLog()
     barrier = threading.Barrier(20)
     returned, errors = [], []
 
@@ -188,3 +190,6 @@ def test_a_hundred_concurrent_enqueues_with_one_key_leave_one_job():
     assert len(returned) == 100
     assert Job.objects.count() == 1
     assert set(returned) == {Job.objects.get().pk}
+    logged = server_log.since()
+    assert lock_trouble(logged) == []
+    assert "duplicate key" not in logged  # ON CONFLICT skipped them, nothing failed
