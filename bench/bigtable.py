@@ -140,6 +140,12 @@ def explain_claim() -> str:
     return plan
 
 
+def _second_page(status: str, sort: str):
+    """The page after the first, in the order ``sort`` names: it starts at a keyset cursor."""
+    cursor = dashboard.job_page(status, sort=sort, size=1).next_cursor
+    return dashboard.job_page(status, sort=sort, after=cursor or "")
+
+
 #: The dashboard's reads, by page: what a page costs the database, without
 #: rendering. Each must cost on the big table what it costs on a small one.
 DASHBOARD_PAGES = {
@@ -148,6 +154,11 @@ DASHBOARD_PAGES = {
     "failed list, a task's last hour": lambda: dashboard.job_page(
         Job.Status.FAILED, name="NoopJob", time_range="1h"
     ),
+    "succeeded list, oldest first": lambda: dashboard.job_page(Job.Status.SUCCEEDED, sort="oldest"),
+    "succeeded list, oldest first, second page": lambda: _second_page(
+        Job.Status.SUCCEEDED, "oldest"
+    ),
+    "scheduled list, latest first": lambda: dashboard.job_page(Job.Status.SCHEDULED, sort="latest"),
     "list filters' choices": lambda: dashboard.filter_choices(),
     "a task's page": lambda: dashboard.task_stats("bench.targets.NoopJob"),
     "workers": lambda: dashboard.workers(),

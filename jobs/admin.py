@@ -15,7 +15,10 @@ from .dashboard.actions import VERBS, apply
 from .dashboard.queries import pretty_json
 from .models import Job, PausedQueue, Worker
 
-TIMES = ("run_at", "created_at", "updated_at", "locked_at", "finished_at", "failed_at")
+TIMES = (
+    "run_at", "created_at", "updated_at", "locked_at", "finished_at", "failed_at",
+    "cancel_requested_at",
+)  # fmt: skip
 
 
 def _plural(n: int) -> str:
@@ -50,10 +53,11 @@ class JobAdmin(ReadOnlyAdmin):
     list_per_page = 50
     # The total over a large table is one COUNT too many on every page.
     show_full_result_count = False
-    actions = ("retry_now", "run_at_once", "discard")
+    actions = ("retry_now", "run_at_once", "cancel", "discard")
     fieldsets = (
         (None, {"fields": ("id", "name", "status", "queue", "priority", "dashboard_link")}),
         ("Attempts", {"fields": ("attempts", "max_attempts", "max_run_time", "locked_by")}),
+        ("Keys", {"fields": ("unique_key", "concurrency_key", "concurrency_limit")}),
         ("Times", {"fields": TIMES}),
         ("Payload", {"fields": ("pretty_payload", "pretty_result")}),
         ("Errors", {"fields": ("last_error", "error_tracebacks")}),
@@ -116,13 +120,22 @@ class JobAdmin(ReadOnlyAdmin):
 
     # -- actions ----------------------------------------------------------------
 
-    @admin.action(description="Retry now (failed or waiting jobs)", permissions=["operate"])
+    @admin.action(
+        description="Retry now (failed, cancelled or waiting jobs)", permissions=["operate"]
+    )
     def retry_now(self, request, queryset):
         self._apply(request, queryset, "retry", "will run again now")
 
     @admin.action(description="Run at once (waiting jobs)", permissions=["operate"])
     def run_at_once(self, request, queryset):
         self._apply(request, queryset, "run_now", "due now")
+
+    @admin.action(
+        description="Cancel (waiting jobs; running ones are asked to stop)",
+        permissions=["operate"],
+    )
+    def cancel(self, request, queryset):
+        self._apply(request, queryset, "cancel", "cancelled, or asked to stop if running")
 
     @admin.action(description="Discard (not running jobs)", permissions=["discard"])
     def discard(self, request, queryset):

@@ -21,6 +21,7 @@ urlpatterns = [
     path("<int:pk>/retry/", views.retry_job, name="retry"),
     path("<int:pk>/run-now/", views.run_job_now, name="run_now"),
     path("<int:pk>/discard/", views.discard_job, name="discard"),
+    path("<int:pk>/cancel/", views.cancel_job, name="cancel"),
     path("<int:pk>/reschedule/", views.reschedule_job, name="reschedule"),
     path("queues/pause/", views.pause_queue, name="pause"),
     path("queues/resume/", views.resume_queue, name="resume"),

@@ -72,7 +72,8 @@ class ScheduledEmail(models.Model):
 
     @property
     def progress(self) -> str:
-        """Where the email is, for people: queued, retrying, sending, sent, skipped or failed.
+        """Where the email is, for people: queued, retrying, sending, sent, skipped,
+        failed or cancelled (a job waiting for a concurrency slot is still queued).
 
         Our own state is final once the task recorded an outcome; before that
         the job row (if still there) says whether it is running or gave up.
@@ -86,7 +87,9 @@ class ScheduledEmail(models.Model):
             return "sending"
         if job.status == "failed":
             return "failed"
-        if job.status in {"ready", "scheduled"} and job.attempts:
+        if job.status == "cancelled":
+            return "cancelled"
+        if job.status in {"ready", "scheduled", "blocked"} and job.attempts:
             return "retrying"
         return "queued"
 

@@ -45,8 +45,9 @@ PROGRESS_LABELS = {
     "sent": "Sent",
     "skipped": "Skipped",
     "failed": "Failed",
+    "cancelled": "Cancelled",
 }
-FINAL_PROGRESS = {"sent", "skipped", "failed"}
+FINAL_PROGRESS = {"sent", "skipped", "failed", "cancelled"}
 #: Progress of emails waiting for a worker.
 WAITING_PROGRESS = {"queued", "retrying"}
 #: Longest error message shown to a visitor: its first line, this many characters.
@@ -216,7 +217,10 @@ def _watch_data(viewer) -> dict:
                 "progress_label": PROGRESS_LABELS[progress],
                 "run_at": item.run_at,
                 "next_attempt_at": item.next_attempt_at,
-                "finished_at": item.finished_at,
+                # A cancelled email's time is its job's: the task never ran to say.
+                "finished_at": (
+                    item.job.finished_at if progress == "cancelled" else item.finished_at
+                ),
                 "attempts": item.job.attempts if item.job else None,
                 "error": (
                     error_summary(item.job.last_error)

@@ -42,6 +42,11 @@
         add("Skipped at "); p.appendChild(timeNode(row.finished_at));
         if (row.note) add(": " + row.note);
         break;
+      case "cancelled":
+        add("Cancelled");
+        if (row.finished_at) { add(" at "); p.appendChild(timeNode(row.finished_at)); }
+        add(": it will not be sent");
+        break;
       case "failed":
         add("Gave up after " + row.attempts + " attempts" + (row.error ? ": " + row.error : ""));
         break;

@@ -15,8 +15,9 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.db import transaction
 from django.utils import timezone
 
+from .. import slots
 from ..claiming import notify_enqueued
-from ..models import Job
+from ..models import Job, unique_key_kept
 
 #: Jobs locked, changed and logged per transaction.
 BATCH = 500
@@ -30,12 +31,16 @@ class Verb:
     """One of ``JobQuerySet``'s operator verbs, as the dashboard offers it."""
 
     name: str
-    #: The statuses the verb changes; others are left alone (running jobs always).
+    #: The statuses the verb changes; others are left alone.
     statuses: tuple[str, ...]
     permission: str
     flag: int
     #: The LogEntry's change message; {via} names where the action was taken.
     message: str
+    #: The message for a running job, if the verb touches running jobs.
+    running_message: str = ""
+    #: Deletes its jobs or ends them: the dashboard asks before it acts.
+    destructive: bool = False
 
 
 VERBS = {
@@ -43,7 +48,7 @@ VERBS = {
     for verb in (
         Verb(
             "retry",
-            (Job.Status.FAILED, *Job.WAITING),
+            (Job.Status.FAILED, Job.Status.CANCELLED, *Job.WAITING),
             "jobs.change_job",
             CHANGE,
             "Retried from {via}: due now, attempts reset.",
@@ -61,6 +66,16 @@ VERBS = {
             "jobs.delete_job",
             DELETION,
             "Discarded from {via}.",
+            destructive=True,
+        ),
+        Verb(
+            "cancel",
+            (*Job.WAITING, Job.Status.RUNNING),
+            "jobs.change_job",
+            CHANGE,
+            "Cancelled from {via}: it will not run.",
+            running_message="Cancellation requested from {via}: its worker stops it.",
+            destructive=True,
         ),
     )
 }
@@ -68,7 +83,18 @@ VERBS = {
 
 def eligible(verb: Verb, jobs):
     """The jobs of ``jobs`` that ``verb`` would change."""
-    return jobs.filter(status__in=verb.statuses)
+    jobs = jobs.filter(status__in=verb.statuses)
+    if verb.name == "cancel":
+        # A running job asked to stop already is not asked twice.
+        jobs = jobs.exclude(status=Job.Status.RUNNING, cancel_requested_at__isnull=False)
+    return jobs
+
+
+def _changed(verb: Verb, pks: list[int]) -> int:
+    """Apply the queryset verb to these jobs; how many it changed."""
+    outcome = getattr(Job.objects.filter(pk__in=pks), verb.name)()
+    # cancel() says (cancelled, asked to stop); the others how many.
+    return sum(outcome) if isinstance(outcome, tuple) else outcome
 
 
 def apply(verb: Verb, jobs, user, via: str = "the jobs dashboard", limit: int | None = None) -> int:
@@ -85,8 +111,15 @@ def apply(verb: Verb, jobs, user, via: str = "the jobs dashboard", limit: int | 
                 break
             after = batch[-1].pk
             # Logged first: a discarded job's entry still names it.
-            LogEntry.objects.log_actions(user.pk, batch, verb.flag, message)
-            done += getattr(Job.objects.filter(pk__in=[job.pk for job in batch]), verb.name)()
+            running = [job for job in batch if job.status == Job.Status.RUNNING]
+            others = [job for job in batch if job.status != Job.Status.RUNNING]
+            if others:
+                LogEntry.objects.log_actions(user.pk, others, verb.flag, message)
+            if running:
+                LogEntry.objects.log_actions(
+                    user.pk, running, verb.flag, verb.running_message.format(via=via)
+                )
+            done += _changed(verb, [job.pk for job in batch])
         if len(batch) < BATCH:
             break
     return done
@@ -98,18 +131,24 @@ def reschedule(job_pk: int, run_at: datetime, user) -> bool:
     Returns False if the job is running, finished or gone.
     """
     now = timezone.now()
-    with transaction.atomic():
+    # Serialized with unblocking: a keyed job due now waits for its key's
+    # slot (blocked), and a ready one moved later frees its slot.
+    with slots.serialized():
         job = (
             Job.objects.filter(pk=job_pk, status__in=(Job.Status.FAILED, *Job.WAITING))
             .select_for_update()
-            .only("id", "name", "status", "queue")
+            .only("id", "name", "status", "queue", "concurrency_key")
             .first()
         )
         if job is None:
             return False
-        fields = {"status": Job.waiting_status(run_at, now), "run_at": run_at, "updated_at": now}
+        status = Job.waiting_status(run_at, now, job.concurrency_key)
+        fields = {"status": status, "run_at": run_at, "updated_at": now}
         if job.status == Job.Status.FAILED:
-            fields.update(attempts=0, failed_at=None, finished_at=None)
+            # Back among waiting jobs, it yields its unique key to one waiting already.
+            fields.update(
+                attempts=0, failed_at=None, finished_at=None, unique_key=unique_key_kept()
+            )
         Job.objects.filter(pk=job.pk).update(**fields)
         LogEntry.objects.log_actions(
             user.pk,
@@ -118,7 +157,9 @@ def reschedule(job_pk: int, run_at: datetime, user) -> bool:
             f"Rescheduled from the jobs dashboard to {run_at.isoformat()}"
             + (", attempts reset." if job.status == Job.Status.FAILED else "."),
         )
-    if fields["status"] == Job.Status.READY:
+    if job.concurrency_key:
+        slots.unblock(Job, {job.concurrency_key})
+    if status == Job.Status.READY:
         notify_enqueued({job.queue})
     return True
 

@@ -26,6 +26,7 @@ CHART_MINUTES = 60
 LIST_FIELDS = (
     "id", "name", "queue", "priority", "status", "attempts", "max_attempts", "run_at",
     "locked_at", "locked_by", "last_error", "failed_at", "finished_at", "created_at",
+    "concurrency_key", "concurrency_limit", "cancel_requested_at",
 )  # fmt: skip
 
 
@@ -35,7 +36,7 @@ LIST_FIELDS = (
 #: The most rows any one overview count reads; see _OVERVIEW_COUNTS_SQL.
 COUNT_CAP = 1000
 #: The overview's counts that stop at COUNT_CAP rows; the others are exact.
-CAPPED_COUNTS = ("scheduled", "succeeded", "failed")
+CAPPED_COUNTS = ("scheduled", "blocked", "succeeded", "failed", "cancelled")
 
 # The overview's counts in one statement whose cost does not grow with history.
 #
@@ -67,6 +68,14 @@ UNION ALL
 SELECT 'failed', queue, COUNT(*), NULL FROM (
        SELECT queue FROM {job} WHERE status = 'failed'
         ORDER BY failed_at DESC LIMIT %(rows)s) AS newest GROUP BY queue
+UNION ALL
+SELECT 'blocked', queue, COUNT(*), NULL FROM (
+       SELECT queue FROM {job} WHERE status = 'blocked'
+        ORDER BY concurrency_key, priority DESC, run_at, id LIMIT %(rows)s) AS first GROUP BY queue
+UNION ALL
+SELECT 'cancelled', queue, COUNT(*), NULL FROM (
+       SELECT queue FROM {job} WHERE status = 'cancelled'
+        ORDER BY finished_at DESC LIMIT %(rows)s) AS newest GROUP BY queue
 """
 _ESTIMATES_SQL = """
 UNION ALL
@@ -85,9 +94,11 @@ class QueueStats:
     name: str
     due: int = 0
     scheduled: int = 0
+    blocked: int = 0
     running: int = 0
     succeeded: int = 0
     failed: int = 0
+    cancelled: int = 0
     #: Which of CAPPED_COUNTS reached the cap: those figures are lower bounds.
     capped: frozenset[str] = frozenset()
     oldest_due_at: datetime | None = None
@@ -113,8 +124,16 @@ class QueueStats:
         return self._shown("scheduled")
 
     @property
+    def blocked_display(self) -> str:
+        return self._shown("blocked")
+
+    @property
     def succeeded_display(self) -> str:
         return self._shown("succeeded")
+
+    @property
+    def cancelled_display(self) -> str:
+        return self._shown("cancelled")
 
     @property
     def failed_display(self) -> str:
@@ -154,9 +173,11 @@ class QueueStats:
             "counts": {
                 "due": self.due,
                 "scheduled": self.scheduled,
+                "blocked": self.blocked,
                 "running": self.running,
                 "succeeded": self.succeeded,
                 "failed": self.failed,
+                "cancelled": self.cancelled,
             },
             # These counts stopped at COUNT_CAP rows: each is "at least".
             "capped": sorted(self.capped),
@@ -263,7 +284,7 @@ def _overview_counts() -> tuple[dict[str, dict], dict[str, int]]:
 def _total(queues: list[QueueStats], now: datetime, capped: frozenset[str]) -> QueueStats:
     total = QueueStats(name="All queues", now=now, capped=capped)
     for q in queues:
-        for name in ("due", "scheduled", "running", "succeeded", "failed"):
+        for name in ("due", "scheduled", "blocked", "running", "succeeded", "failed", "cancelled"):
             setattr(total, name, getattr(total, name) + getattr(q, name))
         if q.oldest_due_at and (not total.oldest_due_at or q.oldest_due_at < total.oldest_due_at):
             total.oldest_due_at = q.oldest_due_at
@@ -421,80 +442,128 @@ def _decode_time(text: str) -> datetime | None:
     return value
 
 
-def _ready_keyset(cursor: str) -> Q:
-    """After (priority, run_at, id) in claim order: -priority, run_at, id.
+@dataclass(frozen=True)
+class Listing:
+    """One order a status's list can be read in, and how to page through it by keyset.
 
-    ``priority <= p`` is a range on the leading column of jobs_job_ready_idx.
+    ``columns`` are (field, descending) pairs ending with ``id``; each order is
+    one its partial index already has (read forwards or backwards), so that a
+    page reads PAGE_SIZE + 1 index entries wherever it starts. ``nullable``:
+    the leading time may be empty, and empty times sort as the newest.
     """
-    priority, run_at, pk = cursor.split(",")
-    priority, run_at, pk = int(priority), _decode_time(run_at), int(pk)
-    if run_at is None:
-        raise ValueError("ready jobs always have run_at")
-    return Q(priority__lte=priority) & (
-        Q(priority__lt=priority) | Q(run_at__gt=run_at) | Q(run_at=run_at, id__gt=pk)
-    )
+
+    label: str
+    columns: tuple[tuple[str, bool], ...]
+    nullable: bool = False
+
+    @property
+    def ordering(self) -> tuple:
+        order = []
+        for i, (name, descending) in enumerate(self.columns):
+            if i == 0 and self.nullable:
+                order.append(
+                    F(name).desc(nulls_first=True) if descending else F(name).asc(nulls_last=True)
+                )
+            else:
+                order.append(F(name).desc() if descending else F(name).asc())
+        return tuple(order)
+
+    def cursor_of(self, job: Job) -> str:
+        values = []
+        for name, _ in self.columns:
+            value = getattr(job, name)
+            values.append(_encode_time(value) if name.endswith("_at") else str(value))
+        return ",".join(values)
+
+    def _values(self, cursor: str) -> list:
+        # Only the first column may be free text (a worker's or a key's name),
+        # so split from the right.
+        parts = cursor.rsplit(",", len(self.columns) - 1)
+        if len(parts) != len(self.columns):
+            raise ValueError("a cursor has a value per column")
+        values = []
+        for i, ((name, _), text) in enumerate(zip(self.columns, parts, strict=True)):
+            if name.endswith("_at"):
+                value = _decode_time(text)
+                if value is None and not (i == 0 and self.nullable):
+                    raise ValueError(f"{name} is never empty here")
+            elif name in ("id", "priority"):
+                value = int(text)
+            else:
+                value = text
+            values.append(value)
+        return values
+
+    def after(self, cursor: str) -> Q:
+        """The rows after ``cursor`` in this order: a range on the leading column
+        (so the index is read from there on), then the tie-breakers."""
+        values = self._values(cursor)
+        (lead, descending), first = self.columns[0], values[0]
+        if self.nullable and first is None:
+            # Empty times come first newest-first and last oldest-first.
+            pk = values[-1]
+            empty_after = Q(**{f"{lead}__isnull": True, "id__lt" if descending else "id__gt": pk})
+            return empty_after | Q(**{f"{lead}__isnull": False}) if descending else empty_after
+        strictly = None
+        for (name, desc), value in reversed(list(zip(self.columns, values, strict=True))):
+            beyond = Q(**{f"{name}__{'lt' if desc else 'gt'}": value})
+            strictly = beyond if strictly is None else beyond | (Q(**{name: value}) & strictly)
+        found = Q(**{f"{lead}__{'lte' if descending else 'gte'}": first}) & strictly
+        if self.nullable and not descending:
+            found |= Q(**{f"{lead}__isnull": True})
+        return found
 
 
-def _newest_first_keyset(column: str):
-    """After (column, id), newest first with empty times first (PostgreSQL's DESC)."""
-
-    def after(cursor: str) -> Q:
-        value, pk = cursor.split(",")
-        value, pk = _decode_time(value), int(pk)
-        if value is None:
-            return Q(**{f"{column}__isnull": True, "id__lt": pk}) | Q(
-                **{f"{column}__isnull": False}
-            )
-        return Q(**{f"{column}__lte": value}) & (Q(**{f"{column}__lt": value}) | Q(id__lt=pk))
-
-    return after
+def _newest_and_oldest(column: str, verb: str) -> dict[str, Listing]:
+    return {
+        "": Listing(f"{verb} most recently first", ((column, True), ("id", True)), nullable=True),
+        "oldest": Listing(f"{verb} longest ago first", ((column, False), ("id", False)), True),
+    }
 
 
-def _running_keyset(cursor: str) -> Q:
-    """After (locked_by, id): by worker, in jobs_job_running_idx's order."""
-    locked_by, pk = cursor.rsplit(",", 1)
-    pk = int(pk)
-    return Q(locked_by__gt=locked_by) | Q(locked_by=locked_by, id__gt=pk)
-
-
-def _scheduled_keyset(cursor: str) -> Q:
-    """After (run_at, id), soonest first, as jobs_job_scheduled_idx."""
-    run_at, pk = cursor.split(",")
-    run_at, pk = _decode_time(run_at), int(pk)
-    if run_at is None:
-        raise ValueError("scheduled jobs always have run_at")
-    return Q(run_at__gt=run_at) | Q(run_at=run_at, id__gt=pk)
-
-
-#: Per status: the order (matching its partial index), the keyset filter
-#: that continues after a cursor, and how a row becomes a cursor.
-LISTINGS = {
-    Job.Status.READY: (
-        (F("priority").desc(), F("run_at").asc(), F("id").asc()),
-        _ready_keyset,
-        lambda job: f"{job.priority},{_encode_time(job.run_at)},{job.pk}",
-    ),
-    Job.Status.SCHEDULED: (
-        (F("run_at").asc(), F("id").asc()),
-        _scheduled_keyset,
-        lambda job: f"{_encode_time(job.run_at)},{job.pk}",
-    ),
-    Job.Status.RUNNING: (
-        (F("locked_by").asc(), F("id").asc()),
-        _running_keyset,
-        lambda job: f"{job.locked_by},{job.pk}",
-    ),
-    Job.Status.SUCCEEDED: (
-        (F("finished_at").desc(nulls_first=True), F("id").desc()),
-        _newest_first_keyset("finished_at"),
-        lambda job: f"{_encode_time(job.finished_at)},{job.pk}",
-    ),
-    Job.Status.FAILED: (
-        (F("failed_at").desc(nulls_first=True), F("id").desc()),
-        _newest_first_keyset("failed_at"),
-        lambda job: f"{_encode_time(job.failed_at)},{job.pk}",
-    ),
+#: Per status, the orders its list offers ("" is the default), each backed by
+#: the status's partial index. Running jobs are few by nature (at most the
+#: workers' threads), so sorting them by start time costs nothing; a succeeded
+#: list by run time would sort every succeeded row, so it is not offered.
+LISTINGS: dict[str, dict[str, Listing]] = {
+    Job.Status.READY: {
+        "": Listing("Next to run first", (("priority", True), ("run_at", False), ("id", False))),
+        "oldest": Listing("Due longest first", (("run_at", False), ("id", False))),
+        "newest": Listing("Due most recently first", (("run_at", True), ("id", True))),
+    },
+    Job.Status.SCHEDULED: {
+        "": Listing("Soonest first", (("run_at", False), ("id", False))),
+        "latest": Listing("Latest first", (("run_at", True), ("id", True))),
+    },
+    Job.Status.BLOCKED: {
+        # The order jobs_job_blocked_idx keeps, and the order each key's jobs unblock in.
+        "": Listing(
+            "By concurrency key, next to run first",
+            (("concurrency_key", False), ("priority", True), ("run_at", False), ("id", False)),
+        ),
+    },
+    Job.Status.RUNNING: {
+        "": Listing("By worker", (("locked_by", False), ("id", False))),
+        "oldest": Listing("Running longest first", (("locked_at", False), ("id", False))),
+        "newest": Listing("Started most recently first", (("locked_at", True), ("id", True))),
+    },
+    Job.Status.SUCCEEDED: _newest_and_oldest("finished_at", "Finished"),
+    Job.Status.FAILED: _newest_and_oldest("failed_at", "Failed"),
+    Job.Status.CANCELLED: _newest_and_oldest("finished_at", "Cancelled"),
 }
+
+
+def listing(status: str, sort: str = "") -> Listing:
+    """The order ``sort`` names on a status's list; an unknown one is a BadRequest."""
+    try:
+        return LISTINGS[status][sort]
+    except KeyError:
+        raise BadRequest(f"No order {sort!r} on {status} jobs.") from None
+
+
+def sort_choices(status: str) -> list[tuple[str, str]]:
+    """(value, label) of the orders a status's list offers, the default first."""
+    return [(key, found.label) for key, found in LISTINGS[status].items()]
 
 
 #: The list pages' time filter: value → (label per status, how far from now).
@@ -505,22 +574,27 @@ TIME_RANGES = {
     "7d": timedelta(days=7),
 }
 _RANGE_WORDS = {"5m": "5 minutes", "1h": "an hour", "1d": "a day", "7d": "7 days"}
+#: The same spans after "in the last": "in the last hour", not "... an hour".
+_LAST_WORDS = {"5m": "5 minutes", "1h": "hour", "1d": "day", "7d": "7 days"}
 #: Per status, what a time range means: the column it bounds, on which side
 #: of now, and how it reads. Each bounds the column its list is ordered by
 #: (its partial index's), so the filter narrows the index range read.
 _RANGE_MEANING = {
     Job.Status.READY: ("run_at", "lte", -1, "due for more than {}"),
     Job.Status.SCHEDULED: ("run_at", "lte", +1, "due within {}"),
+    Job.Status.BLOCKED: ("run_at", "lte", -1, "due for more than {}"),
     Job.Status.RUNNING: ("locked_at", "lte", -1, "running for more than {}"),
     Job.Status.SUCCEEDED: ("finished_at", "gte", -1, "finished in the last {}"),
     Job.Status.FAILED: ("failed_at", "gte", -1, "failed in the last {}"),
+    Job.Status.CANCELLED: ("finished_at", "gte", -1, "cancelled in the last {}"),
 }
 
 
 def time_range_choices(status: str) -> list[tuple[str, str]]:
     """(value, label) of the time filter on a status's list."""
     words = _RANGE_MEANING[status][3]
-    return [(key, words.format(_RANGE_WORDS[key])) for key in TIME_RANGES]
+    spans = _LAST_WORDS if "in the last" in words else _RANGE_WORDS
+    return [(key, words.format(spans[key])) for key in TIME_RANGES]
 
 
 def filtered_jobs(
@@ -560,26 +634,28 @@ def job_page(
     queue: str = "",
     name: str = "",
     time_range: str = "",
+    sort: str = "",
     after: str = "",
     size: int = PAGE_SIZE,
 ) -> JobPage:
     """One page of a status's jobs, in one query and without counting.
 
     ``after`` is the ``next_cursor`` of the previous page; a malformed one
-    is a BadRequest (400), not a silent first page. Each job gets
+    is a BadRequest (400), not a silent first page; so is an unknown ``sort``
+    (a key of ``LISTINGS[status]``). Each job gets
     ``arguments`` (a one-line summary) and ``run_duration`` (None if it never
     ran), with ``run_duration_display``.
     """
-    ordering, keyset, cursor_of = LISTINGS[status]
+    order = listing(status, sort)
     jobs = (
         filtered_jobs(status, queue=queue, name=name, time_range=time_range)
         .only(*LIST_FIELDS)
         .annotate(payload_preview=Left(Cast("payload", TextField()), PREVIEW_CHARS))
-        .order_by(*ordering)
+        .order_by(*order.ordering)
     )
     if after:
         try:
-            jobs = jobs.filter(keyset(after))
+            jobs = jobs.filter(order.after(after))
         except ValueError as exc:
             raise BadRequest(f"Bad page cursor {after!r}.") from exc
     rows = list(jobs[: size + 1])
@@ -590,7 +666,7 @@ def job_page(
         job.arguments = arguments.summary(job.payload_preview)
         job.run_duration = run_duration(job, now)
         job.run_duration_display = duration(job.run_duration) if job.run_duration else ""
-    return JobPage(jobs=rows, next_cursor=cursor_of(rows[-1]) if has_next else None)
+    return JobPage(jobs=rows, next_cursor=order.cursor_of(rows[-1]) if has_next else None)
 
 
 def run_duration(job: Job, now: datetime) -> timedelta | None:
@@ -601,6 +677,7 @@ def run_duration(job: Job, now: datetime) -> timedelta | None:
         Job.Status.RUNNING: now,
         Job.Status.SUCCEEDED: job.finished_at,
         Job.Status.FAILED: job.failed_at,
+        Job.Status.CANCELLED: job.finished_at,
     }.get(job.status)
     return max(end - job.locked_at, timedelta(0)) if end else None
 
@@ -619,6 +696,9 @@ SELECT DISTINCT queue, name FROM (
   SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'scheduled'
                   ORDER BY run_at, id LIMIT %(rows)s) AS scheduled
   UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'blocked'
+                  ORDER BY concurrency_key, priority DESC, run_at, id LIMIT %(rows)s) AS blocked
+  UNION ALL
   SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'running'
                   ORDER BY locked_by LIMIT %(rows)s) AS running
   UNION ALL
@@ -627,6 +707,9 @@ SELECT DISTINCT queue, name FROM (
   UNION ALL
   SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'failed'
                   ORDER BY failed_at DESC LIMIT %(rows)s) AS failed
+  UNION ALL
+  SELECT * FROM (SELECT queue, name FROM {job} WHERE status = 'cancelled'
+                  ORDER BY finished_at DESC LIMIT %(rows)s) AS cancelled
 ) AS seen
 """
 
@@ -677,9 +760,14 @@ class TaskStats:
     now: datetime
     ready: int = 0
     running: int = 0
-    #: Scheduled jobs of this task among the soonest COUNT_CAP scheduled jobs.
+    #: Scheduled jobs of this task among the soonest COUNT_CAP scheduled jobs,
+    #: blocked ones among the first COUNT_CAP blocked (by key), and cancelled
+    #: ones among the newest COUNT_CAP cancelled in the window.
     scheduled: int = 0
-    scheduled_capped: bool = False
+    blocked: int = 0
+    cancelled: int = 0
+    #: Which of those counts reached the cap: they are lower bounds.
+    capped: frozenset[str] = frozenset()
     #: The finished jobs counted below ended at or after this time.
     since: datetime | None = None
     #: True when TASK_SAMPLE cut the window short of TASK_WINDOW.
@@ -725,14 +813,26 @@ class TaskStats:
             return "day"
         return duration(self.now - self.since) if self.since else "-"
 
+    def _shown(self, kind: str) -> str:
+        return f"{getattr(self, kind)}+" if kind in self.capped else str(getattr(self, kind))
+
     @property
     def scheduled_display(self) -> str:
-        return f"{self.scheduled}+" if self.scheduled_capped else str(self.scheduled)
+        return self._shown("scheduled")
+
+    @property
+    def blocked_display(self) -> str:
+        return self._shown("blocked")
+
+    @property
+    def cancelled_display(self) -> str:
+        return self._shown("cancelled")
 
 
 # Live work (ready, running) counted exactly, each on its partial index;
-# scheduled jobs pile up, so only the soonest COUNT_CAP are read, as on the
-# overview, and "scheduled_read" says whether there were more.
+# scheduled and blocked jobs pile up, and so do cancelled ones (counted over
+# the task window), so only the first COUNT_CAP of each are read, as on the
+# overview, and "..._read" says whether there were more.
 _TASK_COUNTS_SQL = """
 SELECT 'ready', COUNT(*) FROM {job} WHERE status = 'ready' AND name = %(name)s
 UNION ALL
@@ -745,6 +845,24 @@ UNION ALL
 SELECT 'scheduled_read', COUNT(*) FROM (
        SELECT id FROM {job} WHERE status = 'scheduled'
         ORDER BY run_at, id LIMIT %(read)s) AS soonest
+UNION ALL
+SELECT 'blocked', COUNT(*) FROM (
+       SELECT name FROM {job} WHERE status = 'blocked'
+        ORDER BY concurrency_key, priority DESC, run_at, id LIMIT %(cap)s) AS first
+ WHERE name = %(name)s
+UNION ALL
+SELECT 'blocked_read', COUNT(*) FROM (
+       SELECT id FROM {job} WHERE status = 'blocked'
+        ORDER BY concurrency_key, priority DESC, run_at, id LIMIT %(read)s) AS first
+UNION ALL
+SELECT 'cancelled', COUNT(*) FROM (
+       SELECT name FROM {job} WHERE status = 'cancelled' AND finished_at >= %(start)s
+        ORDER BY finished_at DESC LIMIT %(cap)s) AS newest
+ WHERE name = %(name)s
+UNION ALL
+SELECT 'cancelled_read', COUNT(*) FROM (
+       SELECT id FROM {job} WHERE status = 'cancelled' AND finished_at >= %(start)s
+        ORDER BY finished_at DESC LIMIT %(read)s) AS newest
 """
 
 
@@ -778,16 +896,25 @@ def task_stats(name: str, now: datetime | None = None) -> TaskStats:
     """One task name's counts, rates, durations and failures, in four bounded queries."""
     now = now or timezone.now()
     stats = TaskStats(name=name, now=now)
-    sql = _TASK_COUNTS_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"name": name, "cap": COUNT_CAP, "read": COUNT_CAP + 1})
-        counts = dict(cursor.fetchall())
-    stats.ready, stats.running, stats.scheduled = (
-        counts["ready"], counts["running"], counts["scheduled"]
-    )  # fmt: skip
-    stats.scheduled_capped = counts["scheduled_read"] > COUNT_CAP
-
     start = now - TASK_WINDOW
+    sql = _TASK_COUNTS_SQL.format(job=connection.ops.quote_name(Job._meta.db_table))
+    params = {
+        "name": name,
+        "cap": COUNT_CAP,
+        "read": COUNT_CAP + 1,
+        "start": connection.ops.adapt_datetimefield_value(start),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        counts = dict(cursor.fetchall())
+    stats.ready, stats.running = counts["ready"], counts["running"]
+    stats.scheduled, stats.blocked, stats.cancelled = (
+        counts["scheduled"], counts["blocked"], counts["cancelled"]
+    )  # fmt: skip
+    stats.capped = frozenset(
+        kind for kind in ("scheduled", "blocked", "cancelled") if counts[f"{kind}_read"] > COUNT_CAP
+    )
+
     since = start
     for status, column in ((Job.Status.SUCCEEDED, "finished_at"), (Job.Status.FAILED, "failed_at")):
         # Where the newest TASK_SAMPLE rows stop: older ones are left unread.

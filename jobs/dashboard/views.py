@@ -66,6 +66,18 @@ def _reverse_or_none(name: str) -> str | None:
         return None
 
 
+def _chrome() -> dict:
+    """What every whole page's header needs."""
+    return {
+        "admin_url": _reverse_or_none("admin:jobs_job_changelist"),
+        # The site's own log-out view if it names one "logout", else the admin's.
+        "logout_url": _reverse_or_none("logout") or _reverse_or_none("admin:logout"),
+        "site_url": "/",
+        "refresh_seconds": REFRESH_SECONDS,
+        "statuses": Job.Status,
+    }
+
+
 def _page(request, template: str, context: dict) -> HttpResponse:
     """The whole page, or only its live region when the page script asks."""
     live = template.replace("jobs/", "jobs/_", 1)
@@ -78,14 +90,9 @@ def _page(request, template: str, context: dict) -> HttpResponse:
         return render(request, live, context)
     query["partial"] = "1"
     context = {
-        "admin_url": _reverse_or_none("admin:jobs_job_changelist"),
-        # The site's own log-out view if it names one "logout", else the admin's.
-        "logout_url": _reverse_or_none("logout") or _reverse_or_none("admin:logout"),
-        "site_url": "/",
+        **_chrome(),
         "live_template": live,
         "live_url": f"{request.path}?{query.urlencode()}",
-        "refresh_seconds": REFRESH_SECONDS,
-        "statuses": Job.Status,
         **context,
     }
     return render(request, template, context)
@@ -120,8 +127,9 @@ def stats(request):
 
 
 def _list_filters(data) -> dict[str, str]:
-    """The list filters a request carries (GET for the page, POST for bulk actions)."""
-    return {key: data.get(key, "").strip() for key in ("queue", "name", "range")}
+    """The list filters a request carries (GET for the page, POST for bulk actions),
+    and the list's order (which changes what a page shows, not what matches)."""
+    return {key: data.get(key, "").strip() for key in ("queue", "name", "range", "sort")}
 
 
 def _filtered(status: str, filters: dict[str, str]):
@@ -132,11 +140,13 @@ def _filtered(status: str, filters: dict[str, str]):
 
 #: The bulk actions each list offers: the verbs that can change its jobs.
 BULK_VERBS = {
-    Job.Status.READY: ("discard",),
-    Job.Status.SCHEDULED: ("run_now", "discard"),
-    Job.Status.RUNNING: (),
+    Job.Status.READY: ("cancel", "discard"),
+    Job.Status.SCHEDULED: ("run_now", "cancel", "discard"),
+    Job.Status.BLOCKED: ("cancel", "discard"),
+    Job.Status.RUNNING: ("cancel",),
     Job.Status.SUCCEEDED: ("discard",),
     Job.Status.FAILED: ("retry", "discard"),
+    Job.Status.CANCELLED: ("retry", "discard"),
 }
 
 
@@ -151,6 +161,7 @@ def job_list(request, status):
         queue=filters["queue"],
         name=filters["name"],
         time_range=filters["range"],
+        sort=filters["sort"],
         after=request.GET.get("after", ""),
     )
     filters = {k: v for k, v in filters.items() if v}
@@ -173,7 +184,8 @@ def job_list(request, status):
         "queue": filters.get("queue", ""),
         "name": filters.get("name", ""),
         "range": filters.get("range", ""),
-        "filtered": bool(filters),
+        "sort": filters.get("sort", ""),
+        "filtered": bool({k for k in filters if k != "sort"}),
         "is_first_page": not request.GET.get("after"),
         "next_url": next_url,
         "first_url": first_url,
@@ -183,6 +195,7 @@ def job_list(request, status):
         # The filters' choices are for the form around the live region only.
         context["choices"] = queries.filter_choices()
         context["time_ranges"] = queries.time_range_choices(status)
+        context["sorts"] = queries.sort_choices(status)
     return _page(request, "jobs/job_list.html", context)
 
 
@@ -231,10 +244,19 @@ def job_detail(request, pk):
             "forgotten_errors": max(job.error_count - len(job.errors), 0),
             "errors_kept": Job.ERRORS_KEPT,
             "history": actions.history(job.pk),
-            "can_retry": job.status == Job.Status.FAILED
+            "can_retry": job.status in (Job.Status.FAILED, Job.Status.CANCELLED)
             or (job.status in Job.WAITING and job.attempts > 0),
             "can_reschedule": job.status in (Job.Status.FAILED, *Job.WAITING),
+            "can_cancel": _cancellable(job),
+            "cancel_grace": jobs_settings().CANCEL_GRACE,
         },
+    )
+
+
+def _cancellable(job: Job) -> bool:
+    """Waiting, or running and not yet asked to stop."""
+    return job.status in Job.WAITING or (
+        job.status == Job.Status.RUNNING and job.cancel_requested_at is None
     )
 
 
@@ -249,28 +271,105 @@ def workers(request):
 
 def _back(request, fallback: str):
     """Redirect to the form's ``next`` if it is one of our own URLs."""
+    return redirect(_safe_next(request, fallback))
+
+
+#: The form field that says a destructive action was confirmed: the page's
+#: script adds it when its dialog is answered yes, the confirmation page
+#: (what a POST without it gets) carries it.
+CONFIRMED = "confirmed"
+
+
+def _confirmation(request, *, title: str, consequence: str, button: str, back: str):
+    """The page that asks before a destructive action: what will happen, and a
+    form that posts the same fields again, confirmed, or a way back."""
+    fields = [
+        (key, value)
+        for key, values in request.POST.lists()
+        if key not in ("csrfmiddlewaretoken", CONFIRMED)
+        for value in values
+    ]
+    context = {
+        **_chrome(),
+        "nav": "",
+        "title": title,
+        "consequence": consequence,
+        "button": button,
+        "action": request.path,
+        "fields": fields,
+        "confirmed_field": CONFIRMED,
+        "back": back,
+    }
+    return render(request, "jobs/confirm.html", context)
+
+
+def _safe_next(request, fallback: str) -> str:
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        target = fallback
-    return redirect(target)
+        return fallback
+    return target
 
 
-def _one_job_action(verb_name: str, done: str, refused: str, fallback_to_list: bool = False):
-    """A view applying one of ``actions.VERBS`` to one job, logged, with a message either way."""
+#: What a destructive verb does to one job, by the job's status, for the
+#: confirmation page: (title, consequence, button).
+def _one_job_question(verb_name: str, job: Job) -> tuple[str, str, str]:
+    pk = job.pk
+    if verb_name == "discard":
+        return (
+            f"Discard job #{pk}?",
+            f"Job #{pk} ({job.name}, {job.status}) is deleted: it never runs again, and its "
+            "arguments, errors and result go with it. This cannot be undone.",
+            f"Discard job #{pk}",
+        )
+    if job.status == Job.Status.RUNNING:
+        return (
+            f"Ask job #{pk} to stop?",
+            f"Job #{pk} ({job.name}) is running. Its worker asks it to stop now and "
+            f"interrupts it if it still runs {jobs_settings().CANCEL_GRACE:g} s later; "
+            "it then ends cancelled, with no retry.",
+            f"Ask job #{pk} to stop",
+        )
+    return (
+        f"Cancel job #{pk}?",
+        f"Job #{pk} ({job.name}, {job.status}) will not run: it is kept as cancelled, "
+        "and can be retried later.",
+        f"Cancel job #{pk}",
+    )
+
+
+def _one_job_action(verb_name: str, done, refused: str, fallback_to_list: bool = False):
+    """A view applying one of ``actions.VERBS`` to one job, logged, with a message either way.
+
+    ``done`` is the message's text, or a function of the job's status before
+    the action giving it. A destructive verb first asks, unless the form says
+    it was confirmed.
+    """
     verb = actions.VERBS[verb_name]
 
     @staff_required(permission=verb.permission)
     @require_POST
     def action(request, pk):
-        job = Job.objects.filter(pk=pk).only("id", "status").first()
+        job = Job.objects.filter(pk=pk).only("id", "name", "status", "cancel_requested_at").first()
         if job is None:
             messages.warning(request, f"Job {pk} no longer exists.")
             return _back(request, reverse("jobs:overview"))
-        affected = actions.apply(verb, Job.objects.filter(pk=pk), request.user)
+        one = Job.objects.filter(pk=pk)
+        if (
+            verb.destructive
+            and not request.POST.get(CONFIRMED)
+            and actions.eligible(verb, one).exists()
+        ):
+            title, consequence, button = _one_job_question(verb_name, job)
+            back = _safe_next(request, reverse("jobs:job", args=[pk]))
+            return _confirmation(
+                request, title=title, consequence=consequence, button=button, back=back
+            )
+        affected = actions.apply(verb, one, request.user)
         if affected:
-            messages.success(request, done.format(pk=pk))
+            text = done(job.status) if callable(done) else done
+            messages.success(request, text.format(pk=pk))
         else:
             messages.warning(request, refused.format(pk=pk, status=job.status))
         if fallback_to_list and affected:
@@ -286,7 +385,8 @@ def _one_job_action(verb_name: str, done: str, refused: str, fallback_to_list: b
 retry_job = _one_job_action(
     "retry",
     done="Job {pk} will run again now, with fresh attempts.",
-    refused="Job {pk} was not retried: it is {status}, and only failed or waiting jobs can be.",
+    refused="Job {pk} was not retried: it is {status}, and only failed, cancelled or waiting "
+    "jobs can be.",
 )
 run_job_now = _one_job_action(
     "run_now",
@@ -298,6 +398,16 @@ discard_job = _one_job_action(
     done="Job {pk} was discarded.",
     refused="Job {pk} was not discarded: it is running; its worker owns it until it finishes.",
     fallback_to_list=True,
+)
+cancel_job = _one_job_action(
+    "cancel",
+    done=lambda status: (
+        "Job {pk} was asked to stop: its worker interrupts it if it does not stop by itself."
+        if status == Job.Status.RUNNING
+        else "Job {pk} was cancelled: it will not run."
+    ),
+    refused="Job {pk} was not cancelled: it is {status}"
+    " (finished, or running and already asked to stop).",
 )
 
 
@@ -332,7 +442,33 @@ _BULK_DONE = {
     "retry": "will run again now, with fresh attempts",
     "run_now": "due now",
     "discard": "discarded",
+    "cancel": "cancelled; they will not run",
 }
+_BULK_DONE_RUNNING = {"cancel": "asked to stop; their workers interrupt them if they do not"}
+
+
+def _bulk_question(verb_name: str, status: str, jobs_word: str) -> tuple[str, str, str]:
+    """(title, consequence, button) of a bulk destructive action's confirmation."""
+    if verb_name == "discard":
+        return (
+            f"Discard {jobs_word}?",
+            f"{jobs_word.capitalize()} are deleted: they never run again, and their arguments, "
+            "errors and results go with them. This cannot be undone.",
+            f"Discard {jobs_word}",
+        )
+    if status == Job.Status.RUNNING:
+        return (
+            f"Ask {jobs_word} to stop?",
+            f"Their workers ask them to stop now and interrupt any still running "
+            f"{jobs_settings().CANCEL_GRACE:g} s later; they then end cancelled, with no retry.",
+            f"Ask {jobs_word} to stop",
+        )
+    return (
+        f"Cancel {jobs_word}?",
+        f"{jobs_word.capitalize()} will not run: they are kept as cancelled, and can be "
+        "retried later.",
+        f"Cancel {jobs_word}",
+    )
 
 
 @staff_required
@@ -361,9 +497,33 @@ def bulk_action(request, status):
         # Ticked rows still match the list's status: a job that moved on since
         # the page was drawn is left alone.
         jobs = Job.objects.filter(status=status, pk__in=ids)
+    label = Job.Status(status).label.lower()
+    if verb.destructive and not request.POST.get(CONFIRMED):
+        # Counted up to one past what a request changes: enough to say "more".
+        found = actions.eligible(verb, jobs).order_by()[: actions.REQUEST_LIMIT + 1].count()
+        if found:
+            more = found > actions.REQUEST_LIMIT
+            n = min(found, actions.REQUEST_LIMIT)
+            jobs_word = f"{n:,}{'+' if more else ''} {label} job{'s' if found != 1 else ''}"
+            title, consequence, button = _bulk_question(name, status, jobs_word)
+            if more:
+                consequence += (
+                    f" This request changes the first {actions.REQUEST_LIMIT:,}; choose the"
+                    " action again for the rest."
+                )
+            return _confirmation(
+                request,
+                title=title,
+                consequence=consequence,
+                button=button,
+                back=_safe_next(request, back),
+            )
     n = actions.apply(verb, jobs, request.user)
-    jobs_word = f"{n} {Job.Status(status).label.lower()} job{'s' if n != 1 else ''}"
-    message = f"{jobs_word}: {_BULK_DONE[name]}."
+    jobs_word = f"{n} {label} job{'s' if n != 1 else ''}"
+    done = (_BULK_DONE_RUNNING if status == Job.Status.RUNNING else _BULK_DONE).get(
+        name, _BULK_DONE[name]
+    )
+    message = f"{jobs_word}: {done}."
     if n >= actions.REQUEST_LIMIT and actions.eligible(verb, jobs).exists():
         message += (
             f" It stopped there, {actions.REQUEST_LIMIT:,} at a time, to keep the request"

@@ -1,5 +1,5 @@
-"""The jobs dashboard in a real browser: bulk actions, filters, a task's page,
-view-only staff, and every page at phone width.
+"""The jobs dashboard in a real browser: bulk actions (cancel among them), filters,
+a task's page, the confirmation page, view-only staff, and every page at phone width.
 
 No worker runs: retried jobs stay due, so what the pages show is what the
 test wrote, and nothing changes under the clicks.
@@ -22,7 +22,7 @@ CONFIRM = "signupdemo.mailers.SignupMailer.confirmation"
 REPORT = "signupdemo.tasks.weekly_report"
 # The README's dashboard pictures (E2E_UPDATE_SCREENSHOTS=1 refreshes them).
 README_SHOTS = {"dashboard-failed-list", "dashboard-task"}
-README_PHONE_SHOTS = {"dashboard-failed-list"}
+README_PHONE_SHOTS = {"dashboard-failed-list", "dashboard-confirm"}
 
 # Jobs in every state, a worker, and staff who may only look.
 SEED_SCRIPT = f"""
@@ -56,6 +56,10 @@ for n in range(6):
     job(CONFIRM, "emails", "succeeded", arg=n, attempts=1, finished_at=now - timedelta(minutes=n),
         locked_at=now - timedelta(minutes=n, seconds=n + 1), locked_by="worker.1:7:abc")
 job(REPORT, "reports", "scheduled", run_at=now + timedelta(days=1))
+for n in range(3):
+    job(REPORT, "exports", "scheduled", arg=n, run_at=now + timedelta(hours=2 + n))
+job(CONFIRM, "emails", "blocked", arg=9, concurrency_key="smtp", concurrency_limit=1,
+    run_at=now - timedelta(seconds=30))
 job(CONFIRM, "emails", "ready")
 Worker.objects.create(name="worker.1:7:abc", hostname="worker.1", pid=7, queues=["emails"],
                       concurrency=4)
@@ -157,8 +161,41 @@ def test_bulk_actions_filters_a_task_view_only_staff_and_phone_width(app, open_b
     expect(main).to_contain_text("Attempts (0 of 25)")
     shots.take(staff, "dashboard-job")
 
+    # Bulk cancel: two ticked scheduled jobs, asked first; they move to the cancelled list.
+    staff.goto("/jobs/scheduled/?queue=exports")
+    expect(rows(staff)).to_have_count(3)
+    staff.get_by_label(re.compile(r"^Tick job #")).nth(0).check()
+    staff.get_by_label(re.compile(r"^Tick job #")).nth(1).check()
+    staff.once("dialog", lambda dialog: dialog.dismiss())
+    staff.locator("#bulk").get_by_role("button", name="Cancel", exact=True).click()
+    expect(rows(staff)).to_have_count(3)
+    staff.once("dialog", lambda dialog: dialog.accept())
+    staff.locator("#bulk").get_by_role("button", name="Cancel", exact=True).click()
+    expect(staff.get_by_role("status")).to_contain_text(
+        "2 scheduled jobs: cancelled; they will not run."
+    )
+    expect(rows(staff)).to_have_count(1)
+    staff.goto("/jobs/cancelled/?sort=oldest")
+    expect(rows(staff)).to_have_count(2)
+    expect(staff.get_by_label("Order")).to_have_value("oldest")
+    shots.take(staff, "dashboard-cancelled")
+
+    # Without the script's dialog (as without JavaScript) a discard asks on a page of
+    # its own, which fits a phone too; going back deletes nothing.
+    staff.get_by_role("button", name="Pause updates").click()  # keep the edited forms
+    staff.evaluate(
+        "document.querySelectorAll('[data-confirm]')"
+        ".forEach((el) => el.removeAttribute('data-confirm'))"
+    )
+    rows(staff).first.get_by_role("button", name=re.compile("^Discard")).click()
+    expect(staff.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Discard job #\d+\?$"))
+    shots.take(staff, "dashboard-confirm")
+    staff.get_by_role("link", name="No, go back").click()
+    expect(rows(staff)).to_have_count(2)
+
     # Every other page fits a phone (Screenshots.take checks 375 px).
     for path, name in [
+        ("/jobs/blocked/", "dashboard-blocked"),
         ("/jobs/scheduled/", "dashboard-scheduled"),
         ("/jobs/running/", "dashboard-running"),
         ("/jobs/succeeded/", "dashboard-succeeded"),
@@ -176,7 +213,7 @@ def test_bulk_actions_filters_a_task_view_only_staff_and_phone_width(app, open_b
     viewer.goto("/jobs/failed/")
     expect(rows(viewer)).to_have_count(1)
     viewer_main = viewer.get_by_role("main")
-    actions = re.compile("Retry|Run now|Discard|Reschedule")
+    actions = re.compile("Retry|Run now|Discard|Reschedule|Cancel|Ask to stop")
     expect(viewer_main.get_by_role("button", name=actions)).to_have_count(0)
     expect(viewer_main.get_by_role("checkbox")).to_have_count(0)
     rows(viewer).first.get_by_role("link", name=re.compile(r"^#\d+$")).click()
@@ -197,7 +234,14 @@ def test_bulk_actions_filters_a_task_view_only_staff_and_phone_width(app, open_b
     viewer_problems.found.clear()
 
     viewer.set_viewport_size(PHONE)
-    for path in ("/jobs/", "/jobs/failed/", "/jobs/task/?name=" + CONFIRM, "/jobs/workers/"):
+    for path in (
+        "/jobs/",
+        "/jobs/failed/",
+        "/jobs/blocked/",
+        "/jobs/cancelled/",
+        "/jobs/task/?name=" + CONFIRM,
+        "/jobs/workers/",
+    ):
         viewer.goto(path)
         width = viewer.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} scrolls sideways at 375 px: {width}"

@@ -43,6 +43,10 @@ def job_fields(status="ready", *, now=None, **fields):
             error_count=3,
             errors=[error_entry(attempt=n, at=now) for n in (1, 2, 3)],
         )
+    elif status == "blocked":
+        values.update(concurrency_key="smtp", concurrency_limit=1)
+    elif status == "cancelled":
+        values.update(finished_at=now)
     values.update(fields)
     return values
 

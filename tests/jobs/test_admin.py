@@ -66,6 +66,20 @@ class TestDetail:
         assert body.count("<details") == 3
         assert reverse("jobs:job", args=[job.pk]) in body
 
+    def test_shows_keys_and_a_cancellation_request(self, admin_client):
+        job = make_job(
+            "running",
+            unique_key="digest:7",
+            concurrency_key="smtp",
+            concurrency_limit=2,
+            cancel_requested_at=timezone.now(),
+        )
+        body = admin_client.get(reverse("admin:jobs_job_change", args=[job.pk])).content.decode()
+        for label in ("Unique key", "Concurrency key", "Concurrency limit", "Cancel requested at"):
+            assert label in body
+        assert "digest:7" in body and "smtp" in body
+        assert 'name="unique_key"' not in body  # shown, never edited
+
     def test_payload_cannot_be_edited(self, admin_client):
         job = make_job(payload={"args": [1]})
         url = reverse("admin:jobs_job_change", args=[job.pk])
@@ -120,6 +134,39 @@ class TestActions:
             "3 jobs: discarded. 1 job left alone (running, or not eligible)."
         ]
         assert list(Job.objects.values_list("pk", flat=True)) == [jobs[-1].pk]
+
+    def test_cancel_ends_waiting_jobs_and_asks_running_ones_to_stop(self, admin_client):
+        from django.contrib.admin.models import LogEntry
+
+        waiting = make_job("scheduled", run_at=timezone.now() + timedelta(days=1))
+        running = make_job("running")
+        done = make_job("succeeded")
+        response = _act(admin_client, "cancel", [waiting, running, done])
+        assert _messages(response) == [
+            "2 jobs: cancelled, or asked to stop if running. 1 job left alone"
+            " (running, or not eligible)."
+        ]
+        waiting.refresh_from_db()
+        running.refresh_from_db()
+        assert waiting.status == "cancelled"
+        assert (running.status, running.cancel_requested_at is not None) == ("running", True)
+        assert Job.objects.get(pk=done.pk).status == "succeeded"
+        messages_by_job = dict(LogEntry.objects.values_list("object_id", "change_message"))
+        assert messages_by_job == {
+            str(waiting.pk): "Cancelled from the admin: it will not run.",
+            str(running.pk): "Cancellation requested from the admin: its worker stops it.",
+        }
+
+    def test_cancel_needs_change_job(self, client, django_user_model):
+        from django.contrib.auth.models import Permission
+
+        user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+        user.user_permissions.add(Permission.objects.get(codename="view_job"))
+        client.force_login(user)
+        job = make_job("ready")
+        assert '"cancel"' not in client.get(reverse(CHANGELIST)).content.decode()
+        _act(client, "cancel", [job])
+        assert Job.objects.get(pk=job.pk).status == "ready"
 
     def test_nothing_affected_is_a_warning(self, admin_client):
         running = make_job("running")

@@ -32,11 +32,20 @@ PAGES = [
 ]
 #: What the action tests post: enough for every action (bulk ones act on
 #: every failed job of the emails queue, the test job's).
-FORM = {"queue": "emails", "action": "retry", "scope": "all", "run_at": "2030-01-01T09:00"}
+#: ("confirmed": as the page's dialog answered yes; without it, destructive
+#: actions ask on a page of their own: see test_dashboard_confirm.py.)
+FORM = {
+    "queue": "emails",
+    "action": "retry",
+    "scope": "all",
+    "run_at": "2030-01-01T09:00",
+    "confirmed": "1",
+}
 ACTIONS = [
     ("jobs:retry", (JOB,)),
     ("jobs:run_now", (JOB,)),
     ("jobs:discard", (JOB,)),
+    ("jobs:cancel", (JOB,)),
     ("jobs:reschedule", (JOB,)),
     ("jobs:bulk", ("failed",)),
     ("jobs:pause", ()),
@@ -169,7 +178,8 @@ class TestPermissions:
 
     def test_superusers_may_do_everything(self, admin_client):
         job = make_job("failed")
-        assert admin_client.post(reverse("jobs:discard", args=[job.pk])).status_code == 302
+        url = reverse("jobs:discard", args=[job.pk])
+        assert admin_client.post(url, {"confirmed": "1"}).status_code == 302
         assert not Job.objects.filter(pk=job.pk).exists()
 
     def test_inactive_staff_are_forbidden(self, client, django_user_model):
@@ -231,7 +241,8 @@ class TestOverview:
         [emails] = data["queues"]
         assert emails["queue"] == "emails"
         assert emails["counts"] == {
-            "due": 1, "scheduled": 0, "running": 0, "succeeded": 0, "failed": 1,
+            "due": 1, "scheduled": 0, "blocked": 0, "running": 0, "succeeded": 0, "failed": 1,
+            "cancelled": 0,
         }  # fmt: skip
         assert 30 <= emails["latency_seconds"] < 60
         assert (emails["failed_last_hour"], emails["paused"]) == (1, False)
@@ -403,11 +414,13 @@ class TestJobPage:
         assert f'action="{reverse("jobs:run_now", args=[job.pk])}"' in body
         assert "runs in 1" in body  # "1 hour, 59 minutes"
 
-    def test_a_running_job_has_no_actions(self, staff):
+    def test_a_running_job_can_only_be_asked_to_stop(self, staff):
         job = make_job("running")
         body = staff.get(reverse("jobs:job", args=[job.pk])).content.decode()
-        assert "its worker owns it until it finishes" in body
-        assert 'class="jd-inline-form"' not in body
+        assert "its worker owns it until it finishes or is asked to stop" in body
+        assert body.count('class="jd-inline-form"') == 1
+        assert f'action="{reverse("jobs:cancel", args=[job.pk])}"' in body
+        assert "Asks the running job to stop" in body
 
     def test_result_of_a_succeeded_job(self, staff):
         job = make_job("succeeded", result={"sent": 2})
@@ -560,7 +573,7 @@ class TestOneJobActions:
 
     def test_discard_goes_back_to_the_list(self, staff):
         job = make_job("failed")
-        response = staff.post(reverse("jobs:discard", args=[job.pk]))
+        response = staff.post(reverse("jobs:discard", args=[job.pk]), {"confirmed": "1"})
         assert response["Location"] == reverse("jobs:list", args=["failed"])
         assert not Job.objects.filter(pk=job.pk).exists()
 
@@ -611,7 +624,10 @@ class TestActionLog:
 
     def test_discards_are_logged_as_deletions(self, staff):
         jobs = [make_job("failed") for _ in range(3)]
-        staff.post(reverse("jobs:bulk", args=["failed"]), {"action": "discard", "scope": "all"})
+        staff.post(
+            reverse("jobs:bulk", args=["failed"]),
+            {"action": "discard", "scope": "all", "confirmed": "1"},
+        )
         entries = LogEntry.objects.order_by("object_id")
         assert [e.object_id for e in entries] == [str(j.pk) for j in jobs]
         assert {e.action_flag for e in entries} == {DELETION}
@@ -678,7 +694,8 @@ class TestReschedule:
 
 class TestBulkActions:
     def _bulk(self, client, status, action, **data):
-        return client.post(reverse("jobs:bulk", args=[status]), {"action": action, **data})
+        data = {"action": action, "confirmed": "1", **data}
+        return client.post(reverse("jobs:bulk", args=[status]), data)
 
     def test_retry_the_ticked_jobs(self, staff):
         ticked = [make_job("failed") for _ in range(2)]
@@ -768,10 +785,13 @@ class TestBulkActions:
         assert 'value="discard" class="jd-btn jd-btn-danger" data-confirm=' in body
         assert body.count('data-confirm="Delete this job? This cannot be undone."') == 1
 
-    def test_a_list_of_running_jobs_has_no_boxes(self, staff):
-        make_job("running")
+    def test_a_list_of_running_jobs_offers_only_asking_them_to_stop(self, staff):
+        job = make_job("running")
         body = staff.get(reverse("jobs:list", args=["running"])).content.decode()
-        assert 'name="ids"' not in body and 'id="bulk"' not in body
+        assert f'name="ids" value="{job.pk}"' in body
+        assert 'value="cancel"' in body
+        assert 'value="discard"' not in body and 'value="retry"' not in body
+        assert reverse("jobs:discard", args=[job.pk]) not in body
 
 
 class TestPauseAndResume:

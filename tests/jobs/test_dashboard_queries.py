@@ -28,8 +28,8 @@ AUTH_QUERIES = 2
 
 @pytest.fixture
 def big_table():
-    """300 jobs over every status and three queues, and some workers."""
-    jobs = make_many(300)
+    """60 jobs of every status over three queues, and some workers."""
+    jobs = make_many(60 * len(Job.Status.values))
     for n in range(5):
         Worker.objects.create(name=f"host:{n}:abc", hostname="host", pid=n)
     PausedQueue.objects.create(queue="reports")
@@ -308,6 +308,8 @@ class TestOverviewPlans:
         "jobs_job_running_idx",
         "jobs_job_succeeded_idx",
         "jobs_job_failed_idx",
+        "jobs_job_blocked_idx",
+        "jobs_job_cancelled_idx",
     }
 
     @pytest.fixture

@@ -69,6 +69,29 @@ def test_running_job_shows_as_sending(sign_up, client):
     assert status(client)["emails"][0]["progress"] == "sending"
 
 
+def test_a_cancelled_email_shows_as_cancelled_and_a_blocked_one_as_waiting(sign_up, client):
+    from jobs.models import Job
+
+    sign_up()
+    reminder = Job.objects.get(name__endswith="send_reminder")
+    assert reminder.cancel() == "cancelled"
+    Job.objects.filter(name__endswith="send_confirmation").update(status=Job.Status.BLOCKED)
+    data = status(client)
+    confirmation, cancelled = data["emails"]
+    assert (confirmation["progress"], confirmation["progress_label"]) == ("queued", "Queued")
+    assert (cancelled["progress"], cancelled["progress_label"]) == ("cancelled", "Cancelled")
+    assert cancelled["finished_at"]
+    assert data["done"] is False  # the confirmation still waits
+    body = client.get(reverse("watch")).content.decode()
+    assert '<span class="badge badge-cancelled" data-progress>Cancelled</span>' in body
+    assert ": it will not be sent" in body
+
+    Job.objects.filter(name__endswith="send_confirmation").update(
+        status=Job.Status.CANCELLED, finished_at=timezone.now()
+    )
+    assert status(client)["done"] is True
+
+
 def test_another_visitor_sees_none_of_it(sign_up, client, outbox_mailer):
     sign_up()
     work_off()

@@ -6,11 +6,25 @@
 
   // Destructive forms ask first (delegated, so it survives region swaps): the
   // question is on the form, or on the button pressed when a form has several.
+  // A yes goes with the form as "confirmed"; without it (or without this
+  // script) the server answers with a confirmation page instead of acting.
   document.addEventListener("submit", function (event) {
     var button = event.submitter;
+    var form = event.target;
     var question = (button && button.getAttribute("data-confirm")) ||
-      event.target.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
+      form.getAttribute("data-confirm");
+    if (!question) return;
+    if (!window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    if (!form.querySelector("input[name=confirmed]")) {
+      var yes = document.createElement("input");
+      yes.type = "hidden";
+      yes.name = "confirmed";
+      yes.value = "1";
+      form.appendChild(yes);
+    }
   });
 
   // A time picked in the browser's zone goes to the server as a UTC instant.
